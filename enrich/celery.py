@@ -1,0 +1,33 @@
+"""The Celery app: reliable defaults for short, I/O-bound tasks that each call one HTTP API.
+
+Delivery is at-least-once: a task is acknowledged after it ran (``acks_late``) and given back
+to the queue when its worker dies, so every task must be idempotent (the cell pipeline guards
+its writes by run and attempt). The default pool is threads: the work is waiting on sockets.
+The thread pool cannot interrupt a running task, so time limits apply to the prefork pool;
+with threads, every HTTP call carries its own timeout and a task stays well under them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enrich.settings")
+
+app = Celery("enrich")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    # A task cut off by a lost broker connection is redelivered (acks_late); cancel ours.
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+)
+app.autodiscover_tasks()

@@ -1,0 +1,239 @@
+"""Enrich's settings: every environment variable is read here, once.
+
+With nothing set, the embedded default runs: SQLite in ``./var/``, Celery over kombu's
+filesystem transport in ``./var/``, a local-memory cache and dev keys generated into ``./var/``.
+``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis. With ``DEBUG=0`` every key
+must come from the environment. The README lists each variable with its default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from enrich.environment import (
+    dev_key,
+    env_bool,
+    env_int,
+    env_list,
+    new_encryption_key,
+    new_secret_key,
+    require,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENV = os.environ
+VAR_DIR = Path(ENV.get("ENRICH_VAR_DIR") or BASE_DIR / "var")
+
+DEBUG = env_bool(ENV, "DEBUG", default=True)
+
+if DEBUG:
+    SECRET_KEY = ENV.get("SECRET_KEY") or dev_key(VAR_DIR / "secret_key", new_secret_key)
+    ENCRYPTION_KEYS = env_list(ENV, "ENRICH_ENCRYPTION_KEYS", default=[]) or [
+        dev_key(VAR_DIR / "encryption_key", new_encryption_key)
+    ]
+else:
+    SECRET_KEY = require(ENV, "SECRET_KEY", why="production (DEBUG=0) needs a long random value.")
+    ENCRYPTION_KEYS = require(
+        ENV, "ENRICH_ENCRYPTION_KEYS", why="production (DEBUG=0) needs at least one Fernet key."
+    ).split(",")
+ENCRYPTION_KEYS = [key.strip() for key in ENCRYPTION_KEYS if key.strip()]
+
+ALLOWED_HOSTS = env_list(ENV, "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list(ENV, "CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "accounts",
+    "enrich",
+    "enrich.enrichment",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.CurrentWorkspaceMiddleware",
+]
+
+if not DEBUG:
+    # In development runserver serves static files; in production WhiteNoise does.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "enrich.urls"
+WSGI_APPLICATION = "enrich.wsgi.application"
+ASGI_APPLICATION = "enrich.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = ENV.get("DATABASE_URL", "").strip()
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "enrich.sqlite3",
+            # A file, not memory: the test suite's Celery worker is another process.
+            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web server read while the worker writes; IMMEDIATE takes the write
+        # lock at BEGIN so two writers queue on `timeout` instead of failing mid-transaction.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and the Celery broker ---------------------------------------------------------
+REDIS_URL = ENV.get("REDIS_URL", "").strip()
+CELERY_BROKER_URL = ENV.get("CELERY_BROKER_URL", "").strip() or REDIS_URL or "filesystem://"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": ENV.get("ENRICH_CACHE_PREFIX", "enrich"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# A task sends at most `attempts` requests of `timeout` seconds plus capped back-off; the
+# limits below sit above that, and the broker's visibility timeout well above the hard limit
+# so a long task is never handed to a second worker while the first still runs it.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(ENV, "ENRICH_TASK_SOFT_TIME_LIMIT", default=300, minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_VISIBILITY_TIMEOUT = max(3600, CELERY_TASK_TIME_LIMIT * 4)
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_QUEUE_DIR = Path(ENV.get("ENRICH_QUEUE_DIR") or VAR_DIR / "celery" / "queue")
+    (CELERY_QUEUE_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_QUEUE_DIR),
+        "data_folder_out": str(CELERY_QUEUE_DIR),
+        "processed_folder": str(CELERY_QUEUE_DIR / "processed"),
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+
+CELERY_TASK_DEFAULT_QUEUE = ENV.get("ENRICH_TASK_QUEUE", "enrich")
+CELERY_WORKER_POOL = ENV.get("ENRICH_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_int(ENV, "ENRICH_WORKER_CONCURRENCY", default=16, minimum=1)
+
+# --- Enrich ---------------------------------------------------------------------------------
+# Networks user-configured URLs may reach besides the public internet (CIDRs). Empty by
+# default: loopback, private, link-local and metadata addresses are refused.
+ENRICH_ALLOWED_NETWORKS = env_list(ENV, "ENRICH_ALLOWED_NETWORKS", default=[])
+# Anyone may create an account when this is on; the first user can always sign up.
+ENRICH_OPEN_SIGNUP = env_bool(ENV, "ENRICH_OPEN_SIGNUP", default=True)
+
+# --- Tables and CSV -------------------------------------------------------------------------
+# Uploaded files (CSV imports waiting for a worker) live here; web and worker must share it.
+MEDIA_ROOT = Path(ENV.get("ENRICH_MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "media/"
+# Upper bounds of one CSV import, checked before and while reading; each refusal names its limit.
+ENRICH_CSV_MAX_FILE_MB = env_int(ENV, "ENRICH_CSV_MAX_FILE_MB", default=200, minimum=1)
+ENRICH_CSV_MAX_ROWS = env_int(ENV, "ENRICH_CSV_MAX_ROWS", default=1_000_000, minimum=1)
+ENRICH_CSV_MAX_CELL_KB = env_int(ENV, "ENRICH_CSV_MAX_CELL_KB", default=1024, minimum=1)
+# Files up to this size import during the upload request; bigger ones go to a worker with a
+# progress bar, so the request never outlives a proxy timeout.
+ENRICH_CSV_INLINE_MAX_KB = env_int(ENV, "ENRICH_CSV_INLINE_MAX_KB", default=256, minimum=0)
+# Rows per page of the grid (each "load more" fetches one page).
+ENRICH_GRID_PAGE_SIZE = env_int(ENV, "ENRICH_GRID_PAGE_SIZE", default=100, minimum=10)
+# Django buffers uploads above this in a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
+# --- Enrichment runs ---------------------------------------------------------------------------
+# A worker owns a running cell this long; after it (the worker died), the cell is picked up again.
+ENRICH_CELL_LEASE_S = env_int(ENV, "ENRICH_CELL_LEASE_S", default=600, minimum=1)
+# Queued cells whose task is no longer in the broker (a broker restarted without persistence)
+# are queued again once they have waited this long with the queue empty.
+ENRICH_REQUEUE_AFTER_S = env_int(ENV, "ENRICH_REQUEUE_AFTER_S", default=60, minimum=1)
+
+# --- Auth, sessions, security -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(ENV.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+if not DEBUG:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Accounts (connections and secrets) ---------------------------------------------------------
+# httpx logs each request's full URL at INFO (an API key sent as a query parameter is part of
+# it) and httpcore traces headers at DEBUG: neither may reach the logs, whatever LOG_LEVEL says.
+LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})

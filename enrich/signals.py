@@ -1,0 +1,7 @@
+"""Signals other apps listen to, so the table core never imports them."""
+
+from django.dispatch import Signal
+
+# Sent after one cell was written by a user, inside the write's transaction.
+# Arguments: ``row`` (with the new value in ``row.values``) and ``column``.
+cell_written = Signal()
