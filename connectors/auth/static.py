@@ -1,0 +1,132 @@
+"""Credentials that never change: an API key, fixed headers, HTTP Basic."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Generator
+from typing import Literal
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from connectors.auth.base import (
+    AuthConfig,
+    AuthOptions,
+    CredentialAuth,
+    auth_types,
+    secret_field,
+)
+from connectors.config import valid_header_name
+from connectors.templating import TemplateContext
+
+
+class ApiKeyConfig(AuthConfig):
+    """An API key sent in a header (``X-API-Key: …``) or the query (``?api_key=…``)."""
+
+    type: Literal["api_key"] = "api_key"
+    key: str = Field(min_length=1, description="Header or query parameter name, e.g. X-API-Key.")
+    value: str = secret_field(min_length=1, description="The API key.")
+    location: Literal["header", "query"] = Field(
+        default="header", alias="in", description="Where the key goes: header or query."
+    )
+
+    @model_validator(mode="after")
+    def _header_name_is_valid(self) -> ApiKeyConfig:
+        if self.location == "header":
+            valid_header_name(self.key)
+        return self
+
+
+@auth_types.register
+class ApiKeyAuth(CredentialAuth):
+    """Adds the key to every request for the endpoint's origin."""
+
+    type_name = "api_key"
+    config_model = ApiKeyConfig
+
+    def __init__(self, config: ApiKeyConfig) -> None:
+        self.key, self.value, self.location = config.key, config.value, config.location
+        self.allowed_hosts = config.allowed_hosts
+        if config.location == "header":
+            self.credential_headers = frozenset({config.key.lower()})
+        else:
+            self.credential_query_params = frozenset({config.key})
+
+    @classmethod
+    def from_config(
+        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
+    ) -> ApiKeyAuth:
+        assert isinstance(config, ApiKeyConfig)
+        return cls(config)
+
+    def secret_values(self) -> frozenset[str]:
+        return frozenset({self.value})
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.check_host(request.url)
+        if self.location == "header":
+            request.headers[self.key] = self.value
+        else:
+            request.url = request.url.copy_set_param(self.key, self.value)
+        yield request
+
+
+class StaticConfig(AuthConfig):
+    """Fixed headers (a permanent bearer token, a custom header) and/or HTTP Basic."""
+
+    type: Literal["static"] = "static"
+    headers: dict[str, str] = secret_field(
+        default_factory=dict,
+        description='Header name → value, e.g. {"Authorization": "Bearer sk_live_…"}.',
+    )
+    username: str = Field(default="", description="HTTP Basic user name (optional).")
+    password: str = secret_field(default="", description="HTTP Basic password.")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names_are_valid(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            valid_header_name(name)
+        return headers
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> StaticConfig:
+        if not self.headers and not self.username:
+            raise ValueError("Give at least one header or an HTTP Basic user name.")
+        if self.username and any(name.lower() == "authorization" for name in self.headers):
+            raise ValueError("Use either an Authorization header or HTTP Basic, not both.")
+        return self
+
+
+@auth_types.register
+class StaticAuth(CredentialAuth):
+    """Adds the same headers to every request (what Clay's standard HTTP API account holds)."""
+
+    type_name = "static"
+    config_model = StaticConfig
+
+    def __init__(self, config: StaticConfig) -> None:
+        self.headers = dict(config.headers)
+        if config.username:
+            pair = f"{config.username}:{config.password}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        self.allowed_hosts = config.allowed_hosts
+        self.credential_headers = frozenset(name.lower() for name in self.headers)
+        self._secrets = frozenset(
+            value for value in (*config.headers.values(), config.password) if value
+        ) | {self.headers.get("Authorization", "")} - {""}
+
+    @classmethod
+    def from_config(
+        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
+    ) -> StaticAuth:
+        assert isinstance(config, StaticConfig)
+        return cls(config)
+
+    def secret_values(self) -> frozenset[str]:
+        return self._secrets
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.check_host(request.url)
+        request.headers.update(self.headers)
+        yield request

@@ -1,0 +1,156 @@
+"""The debug record of a request: what was sent and received, with every secret masked.
+
+Masking works two ways. Structurally: a header, query parameter or body string whose template
+looks up a secret is shown as its template (``Bearer {{ get_secret('token') }}``), and
+credential headers added by auth are shown as ``••••``. By value: every secret value looked up
+while rendering and every value the auth type declares secret is replaced by ``••••`` wherever
+it appears (raw, URL-encoded or JSON-escaped), including in the answer and in error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
+
+import httpx
+
+MASK = "••••"
+#: Characters of a request or response body kept in a debug record.
+BODY_EXCERPT_CHARS = 8_192
+#: Header names that always carry credentials, whoever set them.
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "apikey",
+        "x-auth-token",
+    }
+)
+
+
+class Masker:
+    """Replaces known secret values, in their common encodings, with ``••••``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if secret:
+                variants.update(
+                    {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+                )
+        # Longest first, so a secret containing another is masked whole.
+        ordered = sorted(variants, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every known secret replaced."""
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(MASK, text)
+
+
+def _mask_credential(value: str) -> str:
+    scheme, _, rest = value.partition(" ")
+    # Keep an auth scheme word ("Bearer", "Basic") visible: it helps debugging and is not secret.
+    return f"{scheme} {MASK}" if rest and scheme.isalpha() else MASK
+
+
+def display_headers(
+    headers: httpx.Headers,
+    *,
+    masker: Masker,
+    secret_templates: dict[str, str] | None = None,
+    credential_headers: Collection[str] = (),
+) -> dict[str, str]:
+    """Headers as shown in a debug record."""
+    shown: dict[str, str] = {}
+    templates = secret_templates or {}
+    credential = {name.lower() for name in credential_headers}
+    for raw_name, raw_value in headers.raw:
+        # Raw pairs keep the header names' case as sent.
+        name, value = raw_name.decode("latin-1"), raw_value.decode("utf-8", errors="replace")
+        lowered = name.lower()
+        if lowered in templates:
+            text = templates[lowered]
+        elif lowered in SENSITIVE_HEADERS or lowered in credential:
+            text = _mask_credential(value)
+        else:
+            text = masker(value)
+        shown[name] = f"{shown[name]}, {text}" if name in shown else text
+    return shown
+
+
+def display_url(url: httpx.URL, *, masker: Masker, secret_params: Collection[str] = ()) -> str:
+    """A URL as shown in a debug record: secret query values and passwords masked."""
+    # Built from the URL's text: httpx's copy_with() re-parses the whole URL each time.
+    base = str(url).partition("#")[0].partition("?")[0]
+    if url.password:
+        base = base.replace(f"{url.userinfo.decode('ascii')}@", f"{url.username}:{MASK}@", 1)
+    query = url.query.decode("ascii", errors="replace")
+    if query:
+        parts = []
+        for part in query.split("&"):
+            name, sep, _ = part.partition("=")
+            parts.append(f"{name}={MASK}" if unquote_plus(name) in secret_params and sep else part)
+        base = f"{base}?{'&'.join(parts)}"
+    return masker(base)
+
+
+def excerpt(text: str | None, *, masker: Masker) -> tuple[str | None, bool]:
+    """The first ``BODY_EXCERPT_CHARS`` of a body, masked, and whether it was cut."""
+    if text is None:
+        return None, False
+    cut = len(text) > BODY_EXCERPT_CHARS
+    return masker(text[:BODY_EXCERPT_CHARS]), cut
+
+
+@dataclass
+class HopRecord:
+    """One HTTP exchange: the first request or one redirect."""
+
+    method: str
+    url: str
+    status: int | None = None
+    elapsed_ms: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt (the first try or a retry) and the redirect hops it followed."""
+
+    number: int
+    hops: list[HopRecord] = field(default_factory=list)
+    error: str | None = None
+    #: Seconds waited after this attempt before the next one.
+    wait_s: float | None = None
+
+
+@dataclass
+class DebugRecord:
+    """What was sent and received, for a "Test request" panel; secrets are masked."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str | None = None
+    request_body_truncated: bool = False
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    response_status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str | None = None
+    response_body_truncated: bool = False
+    error_code: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return asdict(self)

@@ -1,0 +1,393 @@
+"""The one Jinja2 environment for everything users write, with bounded time and memory.
+
+Jinja's ``ImmutableSandboxedEnvironment`` stops attribute tricks (``__class__``, ``mro``,
+``__globals__``) but not resource exhaustion: ``range(10**9)``, ``'a' * 10**10``, ``9**9**9`` or a
+loop that doubles a string run until the worker dies. This environment adds a per-render budget
+and checks every operation that can grow a value *before* it runs:
+
+- every loop iteration and every call costs a step (``MAX_STEPS`` per render);
+- text emitted or built by ``~``/``+``/``*``/``replace``/``join`` is counted
+  (``MAX_RENDER_CHARS`` per render), one string or list never exceeds ``MAX_STRING_LENGTH`` /
+  ``MAX_SEQUENCE_LENGTH``, integers stay under ``MAX_INT_BITS``;
+- ``%``-formatting and ``str.format`` are refused (format widths allocate before any check);
+- ``include``/``import``/``extends`` are refused: there is nothing to load.
+
+The loop and output counting is done by rewriting the parsed template (``_Hardener``) so that
+loop iterables and outputs pass through counting filters; no tracing and no threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from types import BuiltinMethodType
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes, pass_context, pass_environment
+from jinja2.environment import Environment
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.filters import FILTERS
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
+from jinja2.visitor import NodeTransformer
+
+from connectors.template_values import RowView, base64_decode, base64_encode, to_text, tojson
+
+MAX_TEMPLATE_LENGTH = 100_000
+MAX_STEPS = 10_000
+MAX_RENDER_CHARS = 2_000_000
+MAX_STRING_LENGTH = 1_000_000
+MAX_SEQUENCE_LENGTH = 100_000
+MAX_RANGE = 10_000
+MAX_INT_BITS = 4_096
+
+#: Jinja filters kept as they are: none of them can make a value much larger than its input.
+_KEPT_FILTERS = (
+    *("abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape"),
+    *("filesizeformat", "first", "float", "forceescape", "groupby", "int", "items", "last"),
+    *("length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "reverse"),
+    *("round", "safe", "select", "selectattr", "sort", "string", "striptags", "title"),
+    *("trim", "truncate", "unique", "upper", "urlencode", "wordcount"),
+)
+
+_SIZED_STR_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+
+class SandboxLimitError(SecurityError):
+    """A template went over one of the sandbox's time or size limits."""
+
+
+class RenderBudget:
+    """What one render (or one whole request's renders) may still spend."""
+
+    __slots__ = ("chars", "steps")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.chars = 0
+
+    def step(self, count: int = 1) -> None:
+        """Spend loop iterations or calls; raise once ``MAX_STEPS`` is passed."""
+        self.steps += count
+        if self.steps > MAX_STEPS:
+            raise SandboxLimitError(
+                f"the template ran more than {MAX_STEPS:,} loop iterations and calls"
+            )
+
+    def spend_chars(self, count: int) -> None:
+        """Spend characters of output or of built strings; raise past ``MAX_RENDER_CHARS``."""
+        self.chars += count
+        if self.chars > MAX_RENDER_CHARS:
+            raise SandboxLimitError(
+                f"the template produced more than {MAX_RENDER_CHARS:,} characters"
+            )
+
+
+_current_budget: ContextVar[RenderBudget | None] = ContextVar("render_budget", default=None)
+
+
+@contextmanager
+def render_budget() -> Iterator[RenderBudget]:
+    """Open a budget for the renders inside the block; nested blocks share the outer one."""
+    budget = _current_budget.get()
+    if budget is not None:
+        yield budget
+        return
+    budget = RenderBudget()
+    token = _current_budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _current_budget.reset(token)
+
+
+def open_budget() -> Token[RenderBudget | None] | None:
+    """Open a budget unless one is open; pass the result to ``close_budget``."""
+    if _current_budget.get() is not None:
+        return None
+    return _current_budget.set(RenderBudget())
+
+
+def close_budget(token: Token[RenderBudget | None] | None) -> None:
+    """Close what ``open_budget`` opened."""
+    if token is not None:
+        _current_budget.reset(token)
+
+
+def _budget() -> RenderBudget:
+    # Outside render_budget() (direct use of the environment) limits still apply per operation.
+    return _current_budget.get() or RenderBudget()
+
+
+def _check_length(value: Any) -> None:
+    if isinstance(value, str | bytes) and len(value) > MAX_STRING_LENGTH:
+        raise SandboxLimitError(f"a text value would exceed {MAX_STRING_LENGTH:,} characters")
+    if isinstance(value, list | tuple) and len(value) > MAX_SEQUENCE_LENGTH:
+        raise SandboxLimitError(f"a list would exceed {MAX_SEQUENCE_LENGTH:,} items")
+
+
+def _check_repeat(sequence: Any, times: Any) -> None:
+    if isinstance(sequence, str | bytes | list | tuple) and isinstance(times, int):
+        limit = MAX_STRING_LENGTH if isinstance(sequence, str | bytes) else MAX_SEQUENCE_LENGTH
+        if len(sequence) * max(times, 0) > limit:
+            raise SandboxLimitError(f"repeating this value would exceed {limit:,} items")
+
+
+def _int_bits(value: Any) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _check_multiply(left: Any, right: Any) -> None:
+    _check_repeat(left, right)
+    _check_repeat(right, left)
+    both_int = isinstance(left, int) and isinstance(right, int)
+    if both_int and _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
+        raise SandboxLimitError(f"a number would exceed {MAX_INT_BITS} bits")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    grows = isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1
+    if grows and exponent * _int_bits(base) > MAX_INT_BITS:
+        raise SandboxLimitError(f"a number would exceed {MAX_INT_BITS} bits")
+
+
+def bounded_range(*args: int) -> range:
+    """``range`` for templates, limited to ``MAX_RANGE`` items."""
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise SandboxLimitError(f"range() is limited to {MAX_RANGE:,} items")
+    return values
+
+
+@pass_context
+def _counted_loop(context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
+    budget = _budget()
+    for item in iterable:
+        budget.step()
+        yield item
+
+
+@pass_context
+def _emitted(context: Context, value: Any) -> str:
+    text = to_text(value)
+    _budget().spend_chars(len(text))
+    return text
+
+
+@pass_context
+def _built_text(context: Context, value: str) -> str:
+    _check_length(value)
+    _budget().spend_chars(len(value))
+    return value
+
+
+def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
+    text, old, new = to_text(value), str(old), str(new)
+    occurrences = text.count(old) if old else len(text) + 1
+    if count is not None and count >= 0:
+        occurrences = min(occurrences, count)
+    size = len(text) + occurrences * (len(new) - len(old))
+    if size > MAX_STRING_LENGTH:
+        raise SandboxLimitError(f"replace() would exceed {MAX_STRING_LENGTH:,} characters")
+    _budget().spend_chars(size)
+    return text.replace(old, new, -1 if count is None else count)
+
+
+def _join_checked(separator: str, items: list[str]) -> str:
+    size = sum(map(len, items)) + len(separator) * max(len(items) - 1, 0)
+    if size > MAX_STRING_LENGTH:
+        raise SandboxLimitError(f"join() would exceed {MAX_STRING_LENGTH:,} characters")
+    _budget().spend_chars(size)
+    return separator.join(items)
+
+
+@pass_environment
+def _join(
+    environment: Environment, value: Iterable[Any], d: str = "", attribute: str | None = None
+) -> str:
+    if attribute is not None:
+        value = (environment.getattr(item, attribute) for item in value)
+    return _join_checked(str(d), [to_text(item) for item in value])
+
+
+def _sum(value: Iterable[Any], attribute: str | None = None, start: int | float = 0) -> Any:
+    total = start
+    for item in value:
+        number = item[attribute] if attribute is not None else item
+        # Summing lists or strings is quadratic; numbers are all a template needs to add up.
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise SandboxLimitError("sum() adds numbers only")
+        _check_multiply(number, 1)
+        total += number
+    return total
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    text = tojson(value, indent)
+    _check_length(text)
+    return text
+
+
+class _Hardener(NodeTransformer):
+    """Rewrite a parsed template so loops, outputs and ``~`` go through the budget filters."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_counted_loop", [], [], None, None)
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [
+            nodes.Filter(
+                nodes.Const(child.data) if isinstance(child, nodes.TemplateData) else child,
+                "_emitted",
+                [],
+                [],
+                None,
+                None,
+                lineno=child.lineno,
+            )
+            for child in node.nodes
+        ]
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(node, "_built_text", [], [], None, None, lineno=node.lineno)
+
+
+def _refuse_loading(tree: nodes.Template) -> None:
+    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        raise TemplateSyntaxError(
+            "include, import and extends are not available in these templates", node.lineno
+        )
+
+
+class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
+    """An immutable sandbox with strict undefined values and bounded render time and size."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self.filters = {name: FILTERS[name] for name in _KEPT_FILTERS}
+        self.filters.update(
+            {
+                "replace": _replace,
+                "join": _join,
+                "sum": _sum,
+                "tojson": _tojson,
+                "base64_encode": base64_encode,
+                "base64_decode": base64_decode,
+                "_counted_loop": _counted_loop,
+                "_emitted": _emitted,
+                "_built_text": _built_text,
+            }
+        )
+        self.globals = {
+            "range": bounded_range,
+            "dict": dict,
+            "namespace": Namespace,
+            "tojson": _tojson,
+            "base64_encode": base64_encode,
+            "base64_decode": base64_decode,
+        }
+
+    def parse_checked(self, source: str) -> nodes.Template:
+        """Parse ``source``, refusing over-long templates and loading tags."""
+        if len(source) > MAX_TEMPLATE_LENGTH:
+            raise TemplateSyntaxError(
+                f"the template is longer than {MAX_TEMPLATE_LENGTH:,} characters", 1
+            )
+        tree = self.parse(source)
+        _refuse_loading(tree)
+        return tree
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        # Every compile path (templates and expressions) passes here with a parsed tree.
+        _refuse_loading(source)
+        _Hardener().visit(source)
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Read ``row.key`` as the cell; anything else as the sandbox does."""
+        if isinstance(obj, RowView):
+            return self._cell(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """Read ``row['key']`` as the cell; anything else as the sandbox does."""
+        if isinstance(obj, RowView) and isinstance(argument, str):
+            return self._cell(obj, argument)
+        return super().getitem(obj, argument)
+
+    def _cell(self, row: RowView, key: str) -> Any:
+        try:
+            return row[key]
+        except KeyError:
+            return self.undefined(hint=f"the row has no column {key!r}", obj=row, name=key)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Check sizes before ``*`` and ``**``; refuse ``%`` formatting; bound ``+``."""
+        if operator == "*":
+            _check_multiply(left, right)
+        elif operator == "**":
+            _check_power(left, right)
+        elif operator == "%" and isinstance(left, str | bytes):
+            raise SandboxLimitError("%-formatting is not available; join text with ~")
+        result = self.binop_table[operator](left, right)
+        if operator in ("+", "*"):
+            _check_length(result)
+            if isinstance(result, str):
+                _budget().spend_chars(len(result))
+        return result
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Count the call and check string methods that can allocate huge results."""
+        _budget().step()
+        if isinstance(obj, BuiltinMethodType) and isinstance(obj.__self__, str | bytes):
+            guarded = self._guarded_string_method(obj, args, kwargs)
+            if guarded is not None:
+                return guarded()
+        return super().call(context, obj, *args, **kwargs)
+
+    def _guarded_string_method(
+        self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Callable[[], Any] | None:
+        owner, name = method.__self__, method.__name__
+        if name in _SIZED_STR_METHODS and args and isinstance(args[0], int):
+            if args[0] > MAX_STRING_LENGTH:
+                raise SandboxLimitError(f"{name}() width is limited to {MAX_STRING_LENGTH:,}")
+        elif name == "expandtabs":
+            tab_size = args[0] if args else kwargs.get("tabsize", 8)
+            if isinstance(tab_size, int) and tab_size * owner.count("\t") > MAX_STRING_LENGTH:
+                raise SandboxLimitError("expandtabs() would produce too long a text")
+        elif name == "replace" and isinstance(owner, str) and len(args) >= 2:
+            return lambda: _replace(owner, *args, **kwargs)
+        elif name == "join" and isinstance(owner, str) and len(args) == 1:
+            items = list(args[0])
+            if not all(isinstance(item, str) for item in items):
+                raise TypeError("join() takes text items only")
+            return lambda: _join_checked(owner, items)
+        return None
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Refuse ``str.format``/``format_map``: a format width allocates before any check."""
+        if getattr(value, "__name__", None) in ("format", "format_map") and isinstance(
+            getattr(value, "__self__", None), str
+        ):
+
+            def refused(*args: Any, **kwargs: Any) -> str:
+                raise SandboxLimitError("str.format is not available; join text with ~")
+
+            return refused
+        return None

@@ -1,0 +1,116 @@
+"""Response filtering: field paths, parsing answers, dropping nulls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from connectors import Engine, RequestConfig, drop_nulls, filter_response, parse_field_paths
+from tests.servers import LocalServer, Reply, compressed_json, json_reply, text_reply
+
+Make = Callable[..., RequestConfig]
+ANSWER = {
+    "data": {"person": {"name": "Ada", "age": 36, "email": None}},
+    "items": [{"id": 1}, {"id": 2}, {"id": 3}],
+    "1": "a key that looks like an index",
+}
+
+
+def paths(text: str) -> tuple[tuple[str, ...], ...]:
+    return parse_field_paths(text)
+
+
+@pytest.mark.parametrize(
+    ("field_paths", "expected"),
+    [
+        ("", ANSWER),
+        ("data.person.name", "Ada"),
+        ("data.person", {"name": "Ada", "age": 36, "email": None}),
+        ("items.0.id", 1),
+        ("items[1].id", 2),
+        ("items.-1.id", 3),
+        ("items.1", {"id": 2}),
+        ("1", "a key that looks like an index"),
+        ("data.person.email", None),
+        ("data.nobody.name", None),
+        ("items.9.id", None),
+        ("items.first", None),
+        ("data.person.name.first", None),
+        (
+            "data.person.name, items.0.id, missing",
+            {"data.person.name": "Ada", "items.0.id": 1, "missing": None},
+        ),
+    ],
+)
+def test_field_paths_select_values(field_paths: str, expected: Any) -> None:
+    assert filter_response(ANSWER, paths(field_paths)) == expected
+
+
+def test_paths_into_a_list_answer_and_a_scalar_answer() -> None:
+    assert filter_response([{"a": 1}], paths("0.a")) == 1
+    assert filter_response("text", paths("a")) is None
+
+
+def test_drop_nulls_is_recursive_and_keeps_empty_containers() -> None:
+    value = {"a": None, "b": [1, None, {"c": None, "d": 0}], "e": {"f": None}, "g": False}
+    assert drop_nulls(value) == {"b": [1, {"d": 0}], "e": {}, "g": False}
+
+
+def test_the_engine_applies_field_paths(
+    engine: Engine, api_server: LocalServer, make_config: Make
+) -> None:
+    api_server.route("/person", json_reply(ANSWER))
+    result = engine.send(make_config(api_server.url("/person"), field_paths="data.person.name"))
+    assert result.value == "Ada"
+    assert result.body == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("reply", "body"),
+    [
+        (text_reply("plain words"), "plain words"),
+        (text_reply('{"looks": "like json"}', content_type="text/plain"), {"looks": "like json"}),
+        (text_reply("<html>hi</html>", content_type="text/html"), "<html>hi</html>"),
+        (lambda r: Reply(status=204), None),
+        (
+            lambda r: Reply(
+                body="café".encode("latin-1"),
+                headers={"Content-Type": "text/plain; charset=latin-1"},
+            ),
+            "café",
+        ),
+        (lambda r: Reply(body=b"\xef\xbb\xbf[1, 2]"), [1, 2]),
+        (compressed_json({"zipped": True}), {"zipped": True}),
+        (compressed_json({"deflated": True}, encoding="deflate"), {"deflated": True}),
+    ],
+)
+def test_answers_are_parsed_as_json_or_kept_as_text(
+    engine: Engine, api_server: LocalServer, make_config: Make, reply: Any, body: Any
+) -> None:
+    api_server.route("/answer", reply)
+    result = engine.send(make_config(api_server.url("/answer")))
+    assert result.ok
+    assert result.body == body
+    assert result.value == body
+
+
+def test_raw_deflate_is_accepted_too(
+    engine: Engine, api_server: LocalServer, make_config: Make
+) -> None:
+    import zlib
+
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = compressor.compress(b'{"raw": true}') + compressor.flush()
+    api_server.route("/raw", lambda r: Reply(body=raw, headers={"Content-Encoding": "deflate"}))
+    assert engine.send(make_config(api_server.url("/raw"))).value == {"raw": True}
+
+
+def test_an_unsupported_encoding_is_a_clear_error(
+    engine: Engine, api_server: LocalServer, make_config: Make
+) -> None:
+    api_server.route("/br", lambda r: Reply(body=b"\x00\x01", headers={"Content-Encoding": "br"}))
+    result = engine.send(make_config(api_server.url("/br"), retry={"attempts": 1}))
+    assert result.error is not None
+    assert result.error.message == "The API answered with an unsupported encoding (br)."
