@@ -1,0 +1,36 @@
+"""Attach the current workspace to every request of a signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from accounts.workspaces import membership_for
+
+SESSION_KEY = "workspace_id"
+
+
+class CurrentWorkspaceMiddleware:
+    """Sets ``request.membership`` and ``request.workspace`` (None when the user has none).
+
+    The choice lives in the session; a stale or foreign id falls back to the user's first
+    workspace, so a removed membership can never keep granting access.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.membership = None  # type: ignore[attr-defined]
+        request.workspace = None  # type: ignore[attr-defined]
+        if request.user.is_authenticated:
+            membership = membership_for(
+                user=request.user, workspace_id=request.session.get(SESSION_KEY)
+            )
+            if membership is not None:
+                request.membership = membership  # type: ignore[attr-defined]
+                request.workspace = membership.workspace  # type: ignore[attr-defined]
+                if request.session.get(SESSION_KEY) != membership.workspace_id:
+                    request.session[SESSION_KEY] = membership.workspace_id
+        return self.get_response(request)

@@ -1,0 +1,154 @@
+"""Sign-up, workspaces and members. Views parse input and call ``accounts.workspaces``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import workspaces
+from accounts.decorators import workspace_required
+from accounts.exceptions import AccountsError
+from accounts.forms import InviteForm, SignUpForm, WorkspaceForm
+from accounts.middleware import SESSION_KEY
+from accounts.models import Membership
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, except that a server without users sends its first visitor to sign up."""
+
+    redirect_authenticated_user = True
+
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not get_user_model().objects.exists():
+            return redirect("sign_up")
+        return super().dispatch(request, *args, **kwargs)
+
+
+@login_not_required
+def sign_up(request: HttpRequest) -> HttpResponse:
+    """Create an account and its first workspace; the first visitor of a new server lands here."""
+    if request.user.is_authenticated:
+        return redirect("home")
+    if not workspaces.sign_up_open():
+        messages.info(request, "Sign-up is closed on this server. Ask an owner to invite you.")
+        return redirect("login")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = workspaces.user_sign_up(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                workspace_name=form.cleaned_data["workspace_name"],
+            )
+        except AccountsError as error:
+            form.add_error(None, str(error))
+        else:
+            user = workspace.memberships.get().user
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            request.session[SESSION_KEY] = workspace.pk
+            messages.success(request, f"Welcome to Enrich. “{workspace.name}” is ready.")
+            return redirect("home")
+    return render(request, "accounts/sign_up.html", {"form": form})
+
+
+def workspace_list(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("workspace")
+        .order_by("workspace__name")
+    )
+    return render(request, "accounts/workspace_list.html", {"memberships": memberships})
+
+
+def workspace_create(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workspace = workspaces.workspace_create(name=form.cleaned_data["name"], owner=request.user)
+        request.session[SESSION_KEY] = workspace.pk
+        messages.success(request, f"Workspace “{workspace.name}” created; you are its owner.")
+        return redirect("home")
+    return render(request, "accounts/workspace_create.html", {"form": form})
+
+
+@require_POST
+def workspace_switch(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    membership = workspaces.membership_for(user=request.user, workspace_id=workspace_id)
+    if membership is None or membership.workspace_id != workspace_id:
+        raise Http404("No such workspace.")
+    request.session[SESSION_KEY] = workspace_id
+    messages.info(request, f"Switched to “{membership.workspace.name}”.")
+    return redirect("home")
+
+
+@workspace_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invited = workspaces.member_invite(
+                workspace=request.workspace,
+                invited_by=request.membership,
+                identifier=form.cleaned_data["identifier"],
+            )
+        except AccountsError as error:
+            form.add_error("identifier", str(error))
+        else:
+            messages.success(request, f"{invited.user.get_username()} joined the workspace.")
+            return redirect("member_list")
+    return render(
+        request,
+        "accounts/member_list.html",
+        {"form": form, "members": workspaces.members_of(workspace=request.workspace)},
+    )
+
+
+@require_POST
+@workspace_required
+def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
+    leaving = membership.pk == request.membership.pk
+    try:
+        workspaces.member_remove(
+            workspace=request.workspace,
+            removed_by=request.membership,
+            membership_id=membership.pk,
+        )
+    except AccountsError as error:
+        messages.error(request, str(error))
+        return redirect("member_list")
+    if leaving:
+        request.session.pop(SESSION_KEY, None)
+        messages.info(request, f"You left “{request.workspace.name}”.")
+        return redirect("home")
+    messages.success(request, f"{membership.user.get_username()} was removed.")
+    return redirect("member_list")
+
+
+@require_POST
+@workspace_required
+def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
+    role = request.POST.get("role", "")
+    if role not in Membership.Role.values:
+        messages.error(request, "Choose owner or member.")
+        return redirect("member_list")
+    try:
+        workspaces.member_set_role(
+            workspace=request.workspace,
+            changed_by=request.membership,
+            membership_id=membership.pk,
+            role=role,
+        )
+    except AccountsError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, f"{membership.user.get_username()} is now {Membership.Role(role).label}."
+        )
+    return redirect("member_list")
