@@ -1,0 +1,71 @@
+"""Named errors of the table domain; each message is shown to the user as it is."""
+
+from __future__ import annotations
+
+
+class TableError(Exception):
+    """Base of the errors a user can act on (a message in the page, never a 500)."""
+
+
+class InvalidValue(TableError):
+    """A value that does not fit a column's kind; the cell keeps its old value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ColumnLabelRequired(TableError):
+    def __init__(self) -> None:
+        super().__init__("Give the column a name.")
+
+
+class UnknownColumn(TableError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"There is no column “{key}” in this table (was it deleted?).")
+
+
+class ImportNotAllowed(TableError):
+    """The import job is not in a state that allows this step (already started, finished…)."""
+
+
+class CsvError(TableError):
+    """A CSV file that cannot be imported; ``line`` is its 1-based physical line, if known."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        self.line = line
+        super().__init__(f"Line {line:,}: {message}" if line else message)
+
+
+class CsvEmpty(CsvError):
+    def __init__(self) -> None:
+        super().__init__("The file is empty: it needs a header line naming the columns.")
+
+
+class CsvTooLarge(CsvError):
+    def __init__(self, *, size_mb: float, limit_mb: int) -> None:
+        super().__init__(
+            f"The file is {size_mb:,.1f} MB; the limit is {limit_mb:,} MB "
+            "(ENRICH_CSV_MAX_FILE_MB). Split it and import the parts one after the other."
+        )
+
+
+class CsvTooManyRows(CsvError):
+    def __init__(self, *, line: int, limit: int) -> None:
+        super().__init__(
+            f"the file has more than {limit:,} rows (ENRICH_CSV_MAX_ROWS). "
+            "Nothing was imported; split the file and import the parts.",
+            line=line,
+        )
+
+
+class CsvCellTooLarge(CsvError):
+    def __init__(self, *, line: int, limit_kb: int) -> None:
+        super().__init__(
+            f"a value is longer than {limit_kb:,} KB (ENRICH_CSV_MAX_CELL_KB). "
+            "Nothing was imported.",
+            line=line,
+        )
+
+
+class CsvMalformed(CsvError):
+    """The CSV syntax itself is broken (an unclosed quote, a NUL byte…)."""
