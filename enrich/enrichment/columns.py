@@ -1,0 +1,156 @@
+"""Creating and changing enrichment columns, and "Add as column" on a field of their results.
+
+Everything is checked on save, so a mistake is a message next to its field instead of an
+error on every row: the request config (one pydantic schema), the templates' syntax, column
+keys the templates name that the table does not have, the condition, and the token fields of
+a JWT-token-endpoint account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from pydantic import ValidationError
+
+from accounts.models import Account
+from connectors import (
+    ConfigError,
+    RequestConfig,
+    TemplateError,
+    check_template,
+    template_column_keys,
+)
+from connectors.auth import ColumnTokenFields
+from connectors.auth.token_response import parse_path
+from enrich.columns import column_add, columns_for_table
+from enrich.enrichment.models import EnrichmentColumn, ResultField
+from enrich.models import ColumnKind, Table
+
+TOKEN_FIELDS = ("token_location", "token_type", "auth_header_name")
+
+
+@dataclass
+class EnrichmentProblems(Exception):
+    """Field name → message, for the form to show next to each field."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{name}: {message}" for name, message in self.errors.items())
+
+
+@dataclass(frozen=True)
+class EnrichmentSpec:
+    """What a user configures for an enrichment column (the panel, the CLI, the API)."""
+
+    request: Mapping[str, Any]
+    account: Account | None = None
+    token_fields: Mapping[str, str] = field(default_factory=dict)
+    only_run_if: str = ""
+    auto_update: bool = False
+
+
+def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -> dict[str, Any]:
+    """Validate ``spec`` for ``table``; returns the cleaned request, token fields and the
+    dependency keys, or raises ``EnrichmentProblems`` naming each field at fault."""
+    problems: dict[str, str] = {}
+    try:
+        config = RequestConfig.model_validate(dict(spec.request))
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in error["loc"]) or "request"
+            problems.setdefault(name, error["msg"].removeprefix("Value error, "))
+        config = None
+    if spec.account is not None and spec.account.workspace_id != table.workspace_id:
+        problems["account"] = "Pick an account of this workspace."
+    token_fields = _token_fields(spec, problems)
+    dependencies: set[str] = set()
+    condition = spec.only_run_if.strip()
+    if condition:
+        try:
+            check_template("{{ " + condition + " }}")
+            dependencies |= template_column_keys("{{ " + condition + " }}")
+        except TemplateError as exc:
+            problems["only_run_if"] = exc.message
+    if config is not None:
+        dependencies |= config.column_keys()
+    known = {column.key for column in columns_for_table(table=table)} - {own_key}
+    unknown = sorted(dependencies - known)
+    if unknown and "request" not in problems:
+        names = ", ".join(f"row.{key}" for key in unknown)
+        problems.setdefault(
+            "request",
+            f"The templates read {names}, which this table has no column for"
+            + (" (a column cannot read its own results)." if own_key in unknown else "."),
+        )
+    if problems:
+        raise EnrichmentProblems(problems)
+    assert config is not None
+    return {
+        "request": config.model_dump(mode="json", exclude_defaults=True),
+        "token_fields": token_fields,
+        "dependencies": sorted(dependencies),
+    }
+
+
+def _token_fields(spec: EnrichmentSpec, problems: dict[str, str]) -> dict[str, str]:
+    """The column's part of a JWT-token-endpoint account, checked by that type's own rules."""
+    if spec.account is None or spec.account.auth_type != "jwt_token_endpoint":
+        return {}
+    given = {name: str(value) for name, value in spec.token_fields.items() if name in TOKEN_FIELDS}
+    try:
+        return ColumnTokenFields.model_validate(given).model_dump()
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            problems[str(error["loc"][0])] = error["msg"].removeprefix("Value error, ")
+        return given
+
+
+@transaction.atomic
+def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) -> EnrichmentColumn:
+    """Add an enrichment column at the right end of ``table``."""
+    cleaned = enrichment_check(table=table, spec=spec)
+    column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
+    return EnrichmentColumn.objects.create(
+        column=column,
+        account=spec.account,
+        request=cleaned["request"],
+        token_fields=cleaned["token_fields"],
+        only_run_if=spec.only_run_if.strip(),
+        auto_update=spec.auto_update,
+        dependencies=cleaned["dependencies"],
+    )
+
+
+@transaction.atomic
+def enrichment_column_update(
+    *, enrichment: EnrichmentColumn, spec: EnrichmentSpec
+) -> EnrichmentColumn:
+    """Change the request or run settings; results stay until the cells run again."""
+    table = enrichment.column.table
+    cleaned = enrichment_check(table=table, spec=spec, own_key=enrichment.column.key)
+    enrichment.account = spec.account
+    enrichment.request = cleaned["request"]
+    enrichment.token_fields = cleaned["token_fields"]
+    enrichment.only_run_if = spec.only_run_if.strip()
+    enrichment.auto_update = spec.auto_update
+    enrichment.dependencies = cleaned["dependencies"]
+    enrichment.save()
+    return enrichment
+
+
+@transaction.atomic
+def result_field_add(*, source: EnrichmentColumn, path: str, label: str = "") -> ResultField:
+    """A column that shows ``path`` of ``source``'s results ("Add as column")."""
+    segments = parse_path(path)
+    if not segments:
+        raise ConfigError("Give the path of the field to show, e.g. data.name.")
+    column = column_add(
+        table=source.column.table,
+        label=label.strip() or f"{source.column.label} · {'.'.join(segments)}",
+        kind=ColumnKind.RESULT_FIELD,
+    )
+    return ResultField.objects.create(column=column, source=source, path=".".join(segments))

@@ -1,0 +1,239 @@
+"""The "HTTP API" enrichment panel: a form that builds an ``EnrichmentSpec``.
+
+It only parses what was typed into the shape of ``connectors.RequestConfig``; every rule is
+checked once, by that schema and ``enrich.enrichment.columns.enrichment_check``, whose
+messages come back next to the fields here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from accounts.models import Account
+from connectors import Method, RequestConfig, RetryConfig
+from connectors.auth import ColumnTokenFields
+from enrich.enrichment.columns import EnrichmentProblems, EnrichmentSpec
+from enrich.enrichment.models import EnrichmentColumn
+
+PAIRS_HELP = "One per line as <code>name: value</code>; values may use {{ row.key }}."
+REQUEST_DEFAULTS = RequestConfig(endpoint="https://example.invalid/")
+RETRY_DEFAULTS = RetryConfig()
+TOKEN_DEFAULTS = ColumnTokenFields()
+# Where a problem reported by the schema is shown: request field → form field.
+FIELD_FOR = {
+    "method": "method",
+    "endpoint": "endpoint",
+    "query": "query",
+    "headers": "headers",
+    "body": "body",
+    "field_paths": "field_paths",
+    "timeout_s": "timeout_s",
+    "retry": "retry_attempts",
+    "rate_limit": "rate_limit_requests",
+    "max_redirects": "max_redirects",
+    "request": "endpoint",
+    "account": "account",
+    "only_run_if": "only_run_if",
+    "token_location": "token_location",
+    "token_type": "token_type",
+    "auth_header_name": "auth_header_name",
+}
+
+
+def _pairs(text: str, what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise forms.ValidationError(
+                f"Line {number}: write each {what} as “name: value”.", code="pairs"
+            )
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _pairs_text(pairs: dict[str, str]) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in pairs.items())
+
+
+class EnrichmentForm(forms.Form):
+    label = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "Company profile"})
+    )
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.none(),
+        required=False,
+        empty_label="No account (open API)",
+        help_text="Credentials are added on the server, just before each request.",
+    )
+    token_location = forms.CharField(
+        required=False,
+        initial=TOKEN_DEFAULTS.token_location,
+        help_text="Dot path to the JWT in the token endpoint's answer, e.g. data.access_token.",
+    )
+    token_type = forms.CharField(
+        required=False,
+        initial=TOKEN_DEFAULTS.token_type,
+        help_text="Prefix before the JWT, e.g. Bearer; empty for none.",
+    )
+    auth_header_name = forms.CharField(
+        required=False, initial=TOKEN_DEFAULTS.auth_header_name, help_text="Header for the JWT."
+    )
+    method = forms.ChoiceField(choices=[(m.value, m.value) for m in Method], initial="GET")
+    endpoint = forms.CharField(
+        max_length=4000,
+        widget=forms.TextInput(
+            attrs={"placeholder": "https://api.example.com/people?email={{ row.email }}"}
+        ),
+        help_text="The URL; any part may use {{ row.key }} or {{ get_secret('name') }}.",
+    )
+    query = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=PAIRS_HELP
+    )
+    headers = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=PAIRS_HELP
+    )
+    body = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text='A JSON object or array; strings are templates: {"email": "{{ row.email }}"}. '
+        "A string that is exactly one {{ … }} keeps its type (number, list…).",
+    )
+    remove_nulls = forms.BooleanField(
+        required=False, label="Remove null and undefined values from the body"
+    )
+    field_paths = forms.CharField(
+        required=False,
+        help_text="Comma-separated dot paths to keep from the answer, e.g. data.person.name, "
+        "items.0.id. Empty keeps the whole answer.",
+    )
+    timeout_s = forms.FloatField(
+        initial=REQUEST_DEFAULTS.timeout_s, min_value=0.1, label="Timeout (seconds)"
+    )
+    retry_attempts = forms.IntegerField(
+        initial=RETRY_DEFAULTS.attempts,
+        min_value=1,
+        max_value=10,
+        label="Attempts",
+        help_text="Tries in all; 429, 5xx and connection errors are retried with backoff.",
+    )
+    rate_limit_requests = forms.IntegerField(
+        required=False, min_value=1, label="Rate limit: requests", help_text="Empty: no limit."
+    )
+    rate_limit_per_ms = forms.IntegerField(
+        required=False, min_value=1, initial=1000, label="per milliseconds",
+        help_text="Shared by every worker.",
+    )  # fmt: skip
+    follow_redirects = forms.BooleanField(required=False, initial=True)
+    max_redirects = forms.IntegerField(
+        initial=REQUEST_DEFAULTS.max_redirects, min_value=0, max_value=20
+    )
+    only_run_if = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": 'row.email and row.country == "US"'}),
+        help_text="A condition over the row; rows where it is false are skipped. Empty: every row.",
+    )
+    auto_update = forms.BooleanField(
+        required=False, help_text="Re-run a row when a cell this column reads changes."
+    )
+
+    def __init__(self, *args: Any, workspace: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accounts = Account.objects.filter(workspace=workspace).order_by("name")
+        self.fields["account"].queryset = accounts
+        self.account_types = {str(account.pk): account.auth_type for account in accounts}
+
+    @classmethod
+    def initial_for(cls, enrichment: EnrichmentColumn) -> dict[str, Any]:
+        """The form's values for an existing column."""
+        config = RequestConfig.model_validate(enrichment.request)
+        tokens = {**TOKEN_DEFAULTS.model_dump(), **enrichment.token_fields}
+        return {
+            "label": enrichment.column.label,
+            "account": enrichment.account_id,
+            **tokens,
+            "method": config.method.value,
+            "endpoint": config.endpoint,
+            "query": _pairs_text(config.query),
+            "headers": _pairs_text(config.headers),
+            "body": json.dumps(config.body, indent=2, ensure_ascii=False) if config.body else "",
+            "remove_nulls": config.remove_nulls,
+            "field_paths": config.field_paths,
+            "timeout_s": config.timeout_s,
+            "retry_attempts": config.retry.attempts,
+            "rate_limit_requests": config.rate_limit.requests if config.rate_limit else None,
+            "rate_limit_per_ms": config.rate_limit.per_ms if config.rate_limit else 1000,
+            "follow_redirects": config.follow_redirects,
+            "max_redirects": config.max_redirects,
+            "only_run_if": enrichment.only_run_if,
+            "auto_update": enrichment.auto_update,
+        }
+
+    def clean_query(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["query"], "query parameter")
+
+    def clean_headers(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["headers"], "header")
+
+    def clean_body(self) -> Any:
+        text = self.cleaned_data["body"].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(
+                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+                'Put templates inside strings: "{{ row.email }}".'
+            ) from None
+
+    def spec(self, *, base: dict[str, Any] | None = None) -> EnrichmentSpec:
+        """The cleaned form as a spec (call after ``is_valid()``). Settings the form does not
+        show (backoff, retried statuses…) are kept from ``base``, the column's current request."""
+        data = self.cleaned_data
+        kept = dict(base or {})
+        request: dict[str, Any] = {
+            "method": data["method"],
+            "endpoint": data["endpoint"].strip(),
+            "query": data["query"],
+            "headers": data["headers"],
+            "remove_nulls": data["remove_nulls"],
+            "field_paths": data["field_paths"].strip(),
+            "timeout_s": data["timeout_s"],
+            "retry": {**kept.get("retry", {}), "attempts": data["retry_attempts"]},
+            "follow_redirects": data["follow_redirects"],
+            "max_redirects": data["max_redirects"],
+        }
+        if data["body"] is not None:
+            request["body"] = data["body"]
+        if data["rate_limit_requests"]:
+            request["rate_limit"] = {
+                **(kept.get("rate_limit") or {}),
+                "requests": data["rate_limit_requests"],
+                "per_ms": data["rate_limit_per_ms"] or 1000,
+            }
+        for name in ("max_response_bytes",):
+            if name in kept:
+                request[name] = kept[name]
+        return EnrichmentSpec(
+            request=request,
+            account=data["account"],
+            token_fields={
+                name: data[name] for name in ("token_location", "token_type", "auth_header_name")
+            },
+            only_run_if=data["only_run_if"],
+            auto_update=data["auto_update"],
+        )
+
+    def add_problems(self, problems: EnrichmentProblems) -> None:
+        """Show the schema's messages next to the fields they concern."""
+        for name, message in problems.errors.items():
+            target = FIELD_FOR.get(name.split(".")[0])
+            detail = name if "." in name else ""
+            text = f"{detail}: {message}" if detail else message
+            self.add_error(target if target in self.fields else None, text)

@@ -1,0 +1,213 @@
+"""An enrichment column's request, its runs, and the result of each of its cells.
+
+Results live in their own rows, one per (row, column), never inside ``Row.values``: two
+enrichment columns finishing on the same row at once write two different rows, so neither
+can overwrite the other.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from enrich.models import Column, Row, Table
+
+
+class EnrichmentColumn(models.Model):
+    """The HTTP request behind a column of kind ``enrichment``: one call per row."""
+
+    column = models.OneToOneField(
+        Column, on_delete=models.CASCADE, primary_key=True, related_name="enrichment"
+    )
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="columns",
+        help_text="The workspace account that authenticates each request; none for open APIs.",
+    )
+    request = models.JSONField(
+        help_text="The request config (connectors.RequestConfig): method, endpoint, query, "
+        "headers, body, field paths, timeout, retry, rate limit, redirects."
+    )
+    token_fields = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="For a JWT-from-token-endpoint account: token_location, token_type and "
+        "auth_header_name, which belong to the column.",
+    )
+    only_run_if = models.TextField(
+        blank=True,
+        help_text='A condition over the row, e.g. row.email and row.country == "US". '
+        "Rows where it is false are skipped.",
+    )
+    auto_update = models.BooleanField(
+        default=False, help_text="Re-run a row when a cell this column reads changes."
+    )
+    dependencies = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Column keys the templates and condition read (from their syntax tree).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.column.label
+
+    @property
+    def label(self) -> str:
+        return self.column.label
+
+    @property
+    def table(self) -> Table:
+        return self.column.table
+
+
+class TableEnrichmentSettings(models.Model):
+    """Table-wide switches that override the columns (as auto-update does in Clay)."""
+
+    table = models.OneToOneField(
+        Table, on_delete=models.CASCADE, primary_key=True, related_name="enrichment_settings"
+    )
+    auto_update = models.BooleanField(
+        default=True,
+        help_text="Off: no column of this table re-runs by itself, whatever its own setting.",
+    )
+
+    def __str__(self) -> str:
+        return f"Enrichment settings of table {self.table_id}"
+
+
+class Run(models.Model):
+    """One request to run a column over some rows; cells remember the run that owns them."""
+
+    class Status(models.TextChoices):
+        PLANNING = "planning", "Queueing rows"
+        RUNNING = "running", "Running"
+        DONE = "done", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Scope(models.TextChoices):
+        ALL = "all", "Every row"
+        UNFINISHED = "unfinished", "Rows not yet run or in error"
+        ROWS = "rows", "Selected rows"
+
+    column = models.ForeignKey(EnrichmentColumn, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNING)
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ALL)
+    row_ids = models.JSONField(
+        default=list, blank=True, help_text="The rows of a selected-rows (or one-cell) run."
+    )
+    force = models.BooleanField(
+        default=False, help_text="Run rows again even when their inputs have not changed."
+    )
+    total = models.PositiveIntegerField(default=0, help_text="Cells queued by this run.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the run could not be planned.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["column", "status"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.column_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in {self.Status.PLANNING, self.Status.RUNNING}
+
+
+class CellResult(models.Model):
+    """The outcome of one enrichment cell: a small state machine guarded by its run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        ERROR = "error", "Error"
+        SKIPPED = "skipped", "Run condition not met"
+        CANCELLED = "cancelled", "Cancelled"
+
+    row = models.ForeignKey(Row, on_delete=models.CASCADE, related_name="enrichment_results")
+    column = models.ForeignKey(EnrichmentColumn, on_delete=models.CASCADE, related_name="results")
+    run = models.ForeignKey(
+        Run,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cells",
+        help_text="The run that owns the cell; a write from any other run is refused.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    value = models.JSONField(null=True, blank=True, help_text="The filtered answer.")
+    error = models.TextField(blank=True, help_text="A one-line message a user can act on.")
+    error_code = models.CharField(max_length=40, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    claim = models.CharField(
+        max_length=32, blank=True, help_text="Token of the latest worker to take the cell."
+    )
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Times a worker took this cell for its current run."
+    )
+    requests = models.PositiveIntegerField(
+        default=0, help_text="HTTP attempts the last execution made (retries included)."
+    )
+    writes = models.PositiveIntegerField(
+        default=0, help_text="Results written for this cell, over all runs."
+    )
+    input_hash = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the inputs the value was computed from."
+    )
+    debug = models.JSONField(
+        null=True, blank=True, help_text="The masked record of what was sent and received."
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A running cell whose lease passed is picked up again."
+    )
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    elapsed_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["row", "column"], name="one_result_per_cell"),
+        ]
+        indexes = [
+            models.Index(fields=["run", "status"], name="cell_run_status"),
+            models.Index(fields=["column", "status"], name="cell_column_status"),
+            models.Index(
+                fields=["lease_until"],
+                name="cell_running_lease",
+                condition=models.Q(status="running"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cell {self.row_id}/{self.column_id} ({self.status})"
+
+
+class ResultField(models.Model):
+    """A column that shows one field of an enrichment column's results ("Add as column").
+
+    It reads the path from the results each time, so nothing is copied and it stays current.
+    """
+
+    column = models.OneToOneField(
+        Column, on_delete=models.CASCADE, primary_key=True, related_name="result_field"
+    )
+    source = models.ForeignKey(
+        EnrichmentColumn, on_delete=models.CASCADE, related_name="result_fields"
+    )
+    path = models.CharField(
+        max_length=500, help_text="Dot path into the source column's value, e.g. data.name."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.path}"

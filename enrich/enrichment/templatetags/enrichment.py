@@ -1,0 +1,66 @@
+"""Template helpers of enrichment pages: the collapsible JSON tree of a cell's value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+#: A huge answer is shown up to this many nodes; the raw JSON is in the debug record.
+MAX_NODES = 2000
+OPEN_UP_TO = 8
+
+
+@register.simple_tag
+def json_tree(value: Any, field_url: str = "") -> SafeString:
+    """``value`` as nested ``<details>``; with ``field_url`` every node gets an "Add as column"
+    button that posts its dot path there. Every piece goes through ``format_html``."""
+    return _node(value, "", field_url, [MAX_NODES])
+
+
+def _add_button(path: str, field_url: str) -> SafeString:
+    if not field_url or not path:
+        return SafeString("")
+    return format_html(
+        '<button type="button" class="json-tree__add button button--link" hx-post="{}" '
+        'hx-vals="{}" title="Add {} as a column">+ column</button>',
+        field_url,
+        json.dumps({"path": path}),
+        path,
+    )
+
+
+def _node(value: Any, path: str, field_url: str, budget: list[int]) -> SafeString:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return format_html('<span class="json-tree__more">{}</span>', "…")
+    if isinstance(value, dict | list):
+        items = list(value.items() if isinstance(value, dict) else enumerate(value))
+        label = f"{{{len(items)} keys}}" if isinstance(value, dict) else f"[{len(items)} items]"
+        children = format_html_join(
+            "",
+            '<li><span class="json-tree__key">{}</span> {}</li>',
+            (
+                (key, _node(item, f"{path}.{key}" if path else str(key), field_url, budget))
+                for key, item in items
+            ),
+        )
+        shape = (
+            '<details class="json-tree__branch" open><summary>{} {}</summary><ul>{}</ul></details>'
+            if not path or len(items) <= OPEN_UP_TO
+            else '<details class="json-tree__branch"><summary>{} {}</summary><ul>{}</ul></details>'
+        )
+        return format_html(shape, label, _add_button(path, field_url), children)
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    kind = "null" if value is None else type(value).__name__
+    return format_html(
+        '<span class="json-tree__leaf json-tree__leaf--{}">{}</span>{}',
+        kind,
+        shown,
+        _add_button(path, field_url),
+    )

@@ -1,0 +1,284 @@
+"""Pages and htmx partials of enrichment columns. Views parse input and call services."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from accounts.decorators import workspace_required
+from accounts.models import Account
+from connectors import ConfigError
+from enrich.enrichment import pipeline
+from enrich.enrichment.columns import (
+    EnrichmentProblems,
+    enrichment_column_create,
+    enrichment_column_update,
+    result_field_add,
+)
+from enrich.enrichment.forms import EnrichmentForm
+from enrich.enrichment.grid import COMPUTED_KINDS, computed_cells
+from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
+from enrich.enrichment.runs import run_cancel, run_progress, run_queue
+from enrich.models import Column, Row, Table
+
+
+def _table(request: HttpRequest, table_id: int) -> Table:
+    return get_object_or_404(Table, pk=table_id, workspace=request.workspace)
+
+
+def _enrichment(request: HttpRequest, column_id: int) -> EnrichmentColumn:
+    return get_object_or_404(
+        EnrichmentColumn.objects.select_related("column__table", "account"),
+        pk=column_id,
+        column__table__workspace=request.workspace,
+    )
+
+
+def _to_grid(request: HttpRequest, table: Table) -> HttpResponse:
+    url = reverse("table_detail", args=[table.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@workspace_required
+def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
+    """ "Add enrichment → HTTP API": the full request config, run settings and a column picker."""
+    table = _table(request, table_id)
+    form = EnrichmentForm(request.POST or None, workspace=request.workspace)
+    if request.method == "POST" and form.is_valid():
+        try:
+            enrichment = enrichment_column_create(
+                table=table, label=form.cleaned_data["label"], spec=form.spec()
+            )
+        except EnrichmentProblems as problems:
+            form.add_problems(problems)
+        else:
+            messages.success(
+                request,
+                f"Column “{enrichment.column.label}” added. Run it from its menu, or test it "
+                "on a row first.",
+            )
+            return redirect("enrichment_edit", column_id=enrichment.pk)
+    return render(request, "enrichment/panel.html", _panel_context(request, table, form, None))
+
+
+@workspace_required
+def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
+    enrichment = _enrichment(request, column_id)
+    table = enrichment.column.table
+    form = EnrichmentForm(
+        request.POST or None,
+        workspace=request.workspace,
+        initial=EnrichmentForm.initial_for(enrichment),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            enrichment_column_update(enrichment=enrichment, spec=form.spec(base=enrichment.request))
+        except EnrichmentProblems as problems:
+            form.add_problems(problems)
+        else:
+            messages.success(request, "Saved. Cells keep their values until they run again.")
+            return redirect("enrichment_edit", column_id=enrichment.pk)
+    return render(
+        request, "enrichment/panel.html", _panel_context(request, table, form, enrichment)
+    )
+
+
+def _panel_context(
+    request: HttpRequest, table: Table, form: EnrichmentForm, enrichment: EnrichmentColumn | None
+) -> dict[str, Any]:
+    own = enrichment.column.key if enrichment else None
+    columns = [column for column in table.columns.order_by("position", "pk") if column.key != own]
+    sample_rows = list(
+        Row.objects.filter(table=table, import_job__isnull=True).order_by("position", "pk")[:50]
+    )
+    return {
+        "table": table,
+        "form": form,
+        "enrichment": enrichment,
+        "columns": columns,
+        "sample_rows": sample_rows,
+        "account_types_json": json.dumps(form.account_types),
+        "progress": _latest_progress(enrichment) if enrichment else None,
+    }
+
+
+def _latest_progress(enrichment: EnrichmentColumn):
+    run = enrichment.runs.order_by("-pk").first()
+    return run_progress(run=run) if run else None
+
+
+@require_POST
+@workspace_required
+def enrichment_test(request: HttpRequest, column_id: int) -> HttpResponse:
+    """ "Test on a row": send the real request, show what happened, write nothing."""
+    enrichment = _enrichment(request, column_id)
+    row = get_object_or_404(Row, pk=request.POST.get("row") or 0, table=enrichment.column.table)
+    outcome = pipeline.execute(enrichment=enrichment, row=row)
+    return render(
+        request,
+        "enrichment/panel.html#test-result",
+        {"outcome": outcome, "row": row, "enrichment": enrichment},
+    )
+
+
+@require_POST
+@workspace_required
+def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
+    """Run the column: every row, rows not yet run or in error, selected rows, or one cell."""
+    enrichment = _enrichment(request, column_id)
+    scope = request.POST.get("scope", Run.Scope.ALL)
+    if scope not in Run.Scope.values:
+        scope = Run.Scope.ALL
+    row_ids = [int(value) for value in request.POST.getlist("rows") if value.isdigit()]
+    if scope == Run.Scope.ROWS and not row_ids:
+        messages.error(request, "Select the rows to run first.")
+        return _to_grid(request, enrichment.column.table)
+    with transaction.atomic():
+        run = run_queue(
+            enrichment=enrichment,
+            scope=scope,
+            row_ids=row_ids,
+            force=request.POST.get("force") == "1",
+            created_by=request.user,
+        )
+    if request.htmx:
+        return render(
+            request,
+            "enrichment/column_status.html#progress",
+            {"enrichment": enrichment, "progress": run_progress(run=run)},
+        )
+    messages.info(request, f"Running “{enrichment.column.label}”.")
+    return redirect("table_detail", table_id=enrichment.column.table_id)
+
+
+#: Cells a progress poll sends back at most: the rows the user can see.
+LIVE_ROWS_MAX = 300
+#: A poll looks this far behind its last one, so a cell written while that one rendered is
+#: not missed (sending a cell twice is harmless).
+LIVE_OVERLAP = timedelta(seconds=2)
+
+
+@workspace_required
+def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
+    """The column's progress bar, and the visible cells that changed since the last poll
+    (``rows``, ``since``) swapped in place; polling stops once the run is over."""
+    enrichment = _enrichment(request, column_id)
+    run = enrichment.runs.order_by("-pk").first()
+    progress = run_progress(run=run) if run else None
+    context: dict[str, Any] = {"enrichment": enrichment, "progress": progress}
+    try:
+        since = parse_datetime(request.GET.get("since", ""))
+    except ValueError:  # well formed but not a date, e.g. month 13
+        since = None
+    row_ids = [int(i) for i in request.GET.get("rows", "").split(",") if i.isdigit()]
+    if since is not None and row_ids:
+        live_columns = list(
+            Column.objects.filter(
+                Q(pk=enrichment.pk) | Q(result_field__source=enrichment), hidden=False
+            )
+        )
+        rows = [SimpleNamespace(pk=row_id, values={}) for row_id in row_ids[:LIVE_ROWS_MAX]]
+        changed = computed_cells(rows=rows, columns=live_columns, since=since - LIVE_OVERLAP)
+        for row in rows:
+            row.computed = changed.get(row.pk, {})
+        context |= {
+            "updated_rows": [row for row in rows if row.computed],
+            "live_columns": live_columns,
+            "computed_kinds": COMPUTED_KINDS,
+        }
+    response = render(request, "enrichment/progress_live.html", context)
+    if request.htmx and (progress is None or not progress.run.is_active):
+        # One last render, then stop: the grid refreshes itself to show the results.
+        stopped = HttpResponseStopPolling(response.content)
+        stopped["HX-Trigger"] = "enrichment-finished"
+        return stopped
+    return response
+
+
+@require_POST
+@workspace_required
+def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(
+        Run.objects.select_related("column__column__table"),
+        pk=run_id,
+        column__column__table__workspace=request.workspace,
+    )
+    cancelled = run_cancel(run=run)
+    if request.htmx:
+        return render(
+            request,
+            "enrichment/column_status.html#progress",
+            {"enrichment": run.column, "progress": run_progress(run=run)},
+        )
+    messages.info(request, f"Run cancelled; {cancelled:,} cells had not finished.")
+    return redirect("table_detail", table_id=run.column.column.table_id)
+
+
+@workspace_required
+def cell_detail(request: HttpRequest, row_id: int, column_id: int) -> HttpResponse:
+    """A cell's value as a JSON tree, its error in plain words, attempts, timing and the
+    masked request/response, with "Add as column" on every field."""
+    enrichment = _enrichment(request, column_id)
+    row = get_object_or_404(Row, pk=row_id, table=enrichment.column.table)
+    cell = CellResult.objects.filter(row=row, column=enrichment).select_related("run").first()
+    template = "enrichment/cell_detail.html"
+    if request.htmx:
+        template += "#panel"
+    return render(request, template, {"enrichment": enrichment, "row": row, "cell": cell})
+
+
+@require_POST
+@workspace_required
+def result_field_create(request: HttpRequest, column_id: int) -> HttpResponse:
+    enrichment = _enrichment(request, column_id)
+    try:
+        field = result_field_add(
+            source=enrichment,
+            path=request.POST.get("path", ""),
+            label=request.POST.get("label", ""),
+        )
+    except ConfigError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Column “{field.column.label}” added.")
+    return _to_grid(request, enrichment.column.table)
+
+
+@require_POST
+@workspace_required
+def table_auto_update(request: HttpRequest, table_id: int) -> HttpResponse:
+    """The table-wide auto-update switch (overrides every column's own)."""
+    table = _table(request, table_id)
+    enabled = request.POST.get("enabled") == "1"
+    TableEnrichmentSettings.objects.update_or_create(table=table, defaults={"auto_update": enabled})
+    messages.info(request, f"Auto-update is {'on' if enabled else 'off'} for this table.")
+    return _to_grid(request, table)
+
+
+@require_POST
+@workspace_required
+def account_columns_rerun(request: HttpRequest, account_id: int) -> HttpResponse:
+    """After editing an account: run again every column that uses it, every row."""
+    account = get_object_or_404(Account, pk=account_id, workspace=request.workspace)
+    enrichments = list(EnrichmentColumn.objects.filter(account=account).select_related("column"))
+    with transaction.atomic():
+        for enrichment in enrichments:
+            run_queue(enrichment=enrichment, force=True, created_by=request.user)
+    messages.success(
+        request,
+        f"Re-running {len(enrichments)} column{'s' if len(enrichments) != 1 else ''} "
+        f"that use “{account.name}”.",
+    )
+    return redirect("account_detail", account_id=account.pk)

@@ -1,0 +1,170 @@
+"""Every auth type through an enrichment column, on a real worker, against real token
+endpoints and APIs on 127.0.0.1: the API sees credentials, the token endpoint is called once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.db import transaction
+from jwcrypto import jwk, jws
+
+from accounts.connection_accounts import account_create
+from enrich.enrichment.runs import run_queue
+from tests.enrich.enrichment.conftest import cells, wait_for_run
+from tests.servers import LocalServer, RecordedRequest, Reply, json_reply
+from tests.token_servers import TokenIssuer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PASSWORD = "column-password-canary"
+
+
+@pytest.fixture
+def token_server():
+    with LocalServer() as server:
+        yield server
+
+
+def run_column(enrichment, worker):
+    with transaction.atomic():
+        run = run_queue(enrichment=enrichment)
+    return wait_for_run(run, worker=worker)
+
+
+def ec_pem() -> str:
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+def test_api_key_and_static_accounts(celery_worker, workspace, leads, api, make_enrichment) -> None:
+    api.route("/", lambda r: Reply.json({"key": r.header("x-api-key"), "team": r.header("x-team")}))
+    key = account_create(
+        workspace=workspace, name="Key", auth_type="api_key",
+        fields={"key": "X-API-Key", "value": "k-123", "in": "header"},
+    ).account  # fmt: skip
+    static = account_create(
+        workspace=workspace, name="Static", auth_type="static",
+        fields={"headers": {"X-Team": "growth"}},
+    ).account  # fmt: skip
+    first = make_enrichment(leads, label="K", request={"endpoint": api.url("/")}, account=key)
+    second = make_enrichment(leads, label="S", request={"endpoint": api.url("/")}, account=static)
+
+    run_column(first, celery_worker)
+    run_column(second, celery_worker)
+
+    assert {cell.value["key"] for cell in cells(first)} == {"k-123"}
+    assert {cell.value["team"] for cell in cells(second)} == {"growth"}
+    assert "k-123" not in json.dumps([cell.debug for cell in cells(first)])
+
+
+def test_jwt_token_endpoint_account_with_the_columns_token_fields(
+    celery_worker, workspace, leads, api, token_server, make_enrichment
+) -> None:
+    issuer = TokenIssuer(jwt_tokens=True)
+    token_server.route(
+        "/login",
+        issuer.password_endpoint(
+            username="ada", password=PASSWORD, wrap=lambda token: {"data": {"jwt": token}}
+        ),
+    )
+    api.route("/", issuer.protected(json_reply({"ok": True}), header="x-session", prefix="JWT"))
+    account = account_create(
+        workspace=workspace,
+        name="Login",
+        auth_type="jwt_token_endpoint",
+        fields={"token_endpoint": token_server.url("/login"), "username": "ada",
+                "password": PASSWORD},
+    ).account  # fmt: skip
+    enrichment = make_enrichment(
+        leads,
+        request={"endpoint": api.url("/?e={{ row.email }}")},
+        account=account,
+        token_fields={"token_location": "data.jwt", "token_type": "JWT",
+                      "auth_header_name": "X-Session"},
+    )  # fmt: skip
+
+    run_column(enrichment, celery_worker)
+
+    assert [cell.status for cell in cells(enrichment)] == ["done"] * 10
+    assert token_server.count("/login") == 1
+    shown = json.dumps([cell.debug for cell in cells(enrichment)])
+    assert PASSWORD not in shown and "token-" not in shown
+
+
+def test_a_wrong_token_location_fills_every_cell_with_the_hint(
+    celery_worker, workspace, leads, api, token_server, make_enrichment
+) -> None:
+    issuer = TokenIssuer()
+    token_server.route("/login", issuer.password_endpoint(username="ada", password=PASSWORD))
+    account = account_create(
+        workspace=workspace, name="Login", auth_type="jwt_token_endpoint",
+        fields={"token_endpoint": token_server.url("/login"), "username": "ada",
+                "password": PASSWORD},
+    ).account  # fmt: skip
+    enrichment = make_enrichment(
+        leads,
+        request={"endpoint": api.url("/")},
+        account=account,
+        token_fields={"token_location": "data.token"},
+    )
+
+    run_column(enrichment, celery_worker)
+
+    errors = {cell.error for cell in cells(enrichment)}
+    assert len(errors) == 1
+    assert errors.pop().startswith(
+        "Please fill out your auth fields: the token location “data.token”"
+    )
+    assert api.count() == 0
+
+
+def test_oauth_client_credentials_and_signed_jwt_accounts(
+    celery_worker, workspace, leads, api, token_server, make_enrichment
+) -> None:
+    issuer = TokenIssuer()
+    token_server.route("/token", issuer.oauth_endpoint(client_id="c", client_secret="s3cret-value"))
+    api.route("/oauth", issuer.protected(json_reply({"ok": True})))
+    oauth = account_create(
+        workspace=workspace, name="OAuth", auth_type="oauth_client_credentials",
+        fields={"client_id": "c", "client_secret": "s3cret-value",
+                "token_url": token_server.url("/token")},
+    ).account  # fmt: skip
+    pem = ec_pem()
+    verifier = jwk.JWK(**json.loads(jwk.JWK.from_pem(pem.encode()).export_public()))
+
+    def verify(request: RecordedRequest) -> Reply:
+        token = request.header("authorization").removeprefix("Bearer ")
+        checked = jws.JWS()
+        checked.deserialize(token)
+        checked.verify(verifier, alg="ES256")
+        return Reply.json(json.loads(checked.payload))
+
+    api.route("/signed", verify)
+    signed = account_create(
+        workspace=workspace, name="Signed", auth_type="jwt",
+        fields={"private_key": pem, "algorithm": "ES256",
+                "claims": {"sub": "{{ row.email }}", "exp": "{{ now(300) }}"}},
+    ).account  # fmt: skip
+    first = make_enrichment(
+        leads, label="O", request={"endpoint": api.url("/oauth")}, account=oauth
+    )
+    second = make_enrichment(
+        leads, label="J", request={"endpoint": api.url("/signed")}, account=signed
+    )
+
+    run_column(first, celery_worker)
+    run_column(second, celery_worker)
+
+    assert [cell.status for cell in cells(first)] == ["done"] * 10
+    assert token_server.count("/token") == 1
+    subjects = [cell.value["sub"] for cell in cells(second)]
+    assert subjects == [f"lead{n}@example.test" for n in range(10)]

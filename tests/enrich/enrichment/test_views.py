@@ -1,0 +1,179 @@
+"""The enrichment panel, test on a row, run, progress, cell panel and "Add as column", through
+the real views (no worker: runs are planned and executed in-process where a test needs it)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from enrich.enrichment.models import CellResult, EnrichmentColumn, ResultField, Run
+from enrich.enrichment.pipeline import enrich_cell
+from enrich.enrichment.runs import run_plan
+from enrich.models import ColumnKind, Row
+from tests.servers import Reply, json_reply
+
+pytestmark = pytest.mark.django_db
+
+
+def panel_data(url: str, **overrides: str) -> dict[str, str]:
+    data = {
+        "label": "Profile",
+        "account": "",
+        "method": "GET",
+        "endpoint": url,
+        "query": "email: {{ row.email }}",
+        "headers": "",
+        "body": "",
+        "field_paths": "",
+        "timeout_s": "10",
+        "retry_attempts": "1",
+        "rate_limit_requests": "",
+        "rate_limit_per_ms": "1000",
+        "follow_redirects": "on",
+        "max_redirects": "5",
+        "only_run_if": "",
+        "token_location": "access_token",
+        "token_type": "Bearer",
+        "auth_header_name": "Authorization",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_panel_adds_an_enrichment_column(client, leads, api) -> None:
+    page = client.get(reverse("enrichment_create", args=[leads.pk]))
+    assert page.status_code == 200
+    assert b"row.email" in page.content  # the column picker
+
+    response = client.post(
+        reverse("enrichment_create", args=[leads.pk]),
+        panel_data(api.url("/people"), auto_update="on", only_run_if='row.country == "US"'),
+    )
+
+    enrichment = EnrichmentColumn.objects.get(column__table=leads)
+    assert response.status_code == 302
+    assert enrichment.column.kind == ColumnKind.ENRICHMENT
+    assert enrichment.request["query"] == {"email": "{{ row.email }}"}
+    assert enrichment.auto_update is True
+    assert sorted(enrichment.dependencies) == ["country", "email"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"query": "email: {{ row.mail }}"},
+            "endpoint",
+            "row.mail, which this table has no column",
+        ),
+        ({"body": '{"a": {{ row.email }}}', "method": "POST"}, "body", "Not valid JSON"),
+        ({"endpoint": "ftp://x.example/"}, "endpoint", "http"),
+        ({"only_run_if": "row.email ==="}, "only_run_if", "syntax"),
+        ({"query": "no colon here"}, "query", "name: value"),
+        ({"body": '{"a": "{{ row.email"}', "method": "POST"}, "body", "body.a"),
+    ],
+)
+def test_mistakes_are_shown_next_to_their_field_and_nothing_is_saved(
+    client, leads, api, overrides, field, message
+) -> None:
+    response = client.post(
+        reverse("enrichment_create", args=[leads.pk]), panel_data(api.url("/"), **overrides)
+    )
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors, errors
+    assert any(message.lower() in error.lower() for error in errors[field]), errors
+    assert not EnrichmentColumn.objects.exists()
+
+
+def test_test_on_a_row_shows_the_exchange_and_writes_nothing(
+    client, leads, api, make_enrichment
+) -> None:
+    api.route("/people", lambda r: Reply.json({"name": "Ada", "email": r.query["email"][-1]}))
+    enrichment = make_enrichment(
+        leads, request={"endpoint": api.url("/people"), "query": {"email": "{{ row.email }}"}}
+    )
+    row = Row.objects.filter(table=leads).order_by("position").first()
+
+    response = client.post(reverse("enrichment_test", args=[enrichment.pk]), {"row": row.pk})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Success" in html and "HTTP 200" in html
+    assert "lead0@example.test" in html
+    assert "Ada" in html
+    assert not CellResult.objects.exists()
+
+
+def test_run_progress_and_the_cell_panel(client, leads, api, make_enrichment) -> None:
+    api.route("/", json_reply({"data": {"name": "Ada", "tags": ["a", "b"]}}))
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/?e={{ row.email }}")})
+
+    client.post(reverse("enrichment_run", args=[enrichment.pk]), {"scope": "all"})
+    run = Run.objects.get()
+    run_plan(run_id=run.pk)  # what the worker does first
+    progress = client.get(
+        reverse("enrichment_progress", args=[enrichment.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert progress.status_code == 200
+    assert "10 pending" in progress.content.decode()
+
+    for row in Row.objects.filter(table=leads):
+        enrich_cell(run_id=run.pk, row_id=row.pk)
+    finished = client.get(
+        reverse("enrichment_progress", args=[enrichment.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert finished.status_code == 286  # htmx: stop polling
+    assert "10 done" in finished.content.decode()
+
+    row = Row.objects.filter(table=leads).first()
+    panel = client.get(reverse("cell_detail", args=[row.pk, enrichment.pk]), HTTP_HX_REQUEST="true")
+    html = panel.content.decode()
+    assert "Done" in html and "Ada" in html
+    assert "data.name" in html  # "Add as column" on the field's path
+    assert "Request and response" in html
+
+
+def test_add_as_column_reads_a_path_of_the_results(client, leads, api, make_enrichment) -> None:
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")})
+
+    client.post(reverse("result_field_create", args=[enrichment.pk]), {"path": "data.name"})
+
+    field = ResultField.objects.get()
+    assert field.source == enrichment
+    assert field.path == "data.name"
+    assert field.column.kind == ColumnKind.RESULT_FIELD
+    assert field.column.label == "Profile · data.name"
+
+
+def test_cancel_from_the_progress_bar(client, leads, api, make_enrichment) -> None:
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")})
+    client.post(reverse("enrichment_run", args=[enrichment.pk]), {"scope": "all"})
+    run = Run.objects.get()
+    run_plan(run_id=run.pk)
+
+    response = client.post(reverse("run_cancel", args=[run.pk]), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert "10 cancelled" in response.content.decode()
+    assert api.count() == 0
+
+
+def test_editing_an_account_offers_to_re_run_its_columns(
+    client, workspace, leads, api, make_enrichment
+) -> None:
+    from accounts.connection_accounts import account_create
+
+    account = account_create(
+        workspace=workspace, name="Key", auth_type="api_key",
+        fields={"key": "X-API-Key", "value": "k-123"},
+    ).account  # fmt: skip
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")}, account=account)
+    page = client.get(reverse("account_detail", args=[account.pk]))
+    assert "Re-run every column that uses it" in page.content.decode()
+
+    client.post(reverse("account_columns_rerun", args=[account.pk]))
+
+    run = Run.objects.get()
+    assert (run.column_id, run.force, run.scope) == (enrichment.pk, True, "all")
