@@ -168,3 +168,40 @@ def test_oauth_client_credentials_and_signed_jwt_accounts(
     assert token_server.count("/token") == 1
     subjects = [cell.value["sub"] for cell in cells(second)]
     assert subjects == [f"lead{n}@example.test" for n in range(10)]
+
+
+def test_oauth_jwt_bearer_account_and_a_token_revoked_mid_way(
+    celery_worker, workspace, leads, api, token_server, make_enrichment
+) -> None:
+    """RFC 7523 through a column; then every token is revoked: the first 401 fetches a new one
+    once for all workers and every row still ends done."""
+    issuer = TokenIssuer()
+    pem = ec_pem()
+    verifying_key = jwk.JWK(**json.loads(jwk.JWK.from_pem(pem.encode()).export_public()))
+    token_server.route(
+        "/token", issuer.jwt_bearer_endpoint(verifying_key=verifying_key, algorithm="ES256")
+    )
+    api.route("/", issuer.protected(json_reply({"ok": True})))
+    account = account_create(
+        workspace=workspace, name="Bearer", auth_type="oauth_jwt_bearer",
+        fields={"token_url": token_server.url("/token"), "client_id": "enrich",
+                "private_key": pem, "algorithm": "ES256", "subject": "svc@example.test",
+                "audience": token_server.url("/token")},
+    ).account  # fmt: skip
+    enrichment = make_enrichment(
+        leads, request={"endpoint": api.url("/?e={{ row.email }}")}, account=account
+    )
+
+    run_column(enrichment, celery_worker)
+    assert [cell.status for cell in cells(enrichment)] == ["done"] * 10
+    assert token_server.count("/token") == 1
+    assert issuer.assertions[0]["iss"] == "enrich"
+    assert issuer.assertions[0]["sub"] == "svc@example.test"
+
+    issuer.revoke_all()
+    with transaction.atomic():
+        rerun = run_queue(enrichment=enrichment, force=True)
+    wait_for_run(rerun, worker=celery_worker)
+
+    assert [cell.status for cell in cells(enrichment)] == ["done"] * 10
+    assert token_server.count("/token") == 2
