@@ -51,6 +51,7 @@ from connectors.auth import (
     TokenAuth,
     TokenCache,
 )
+from connectors.auth.token_store import SHARED_STORE_LOCAL_S
 from connectors.debug import Masker
 
 #: How long "Test connection" waits for a token endpoint or the test URL.
@@ -125,9 +126,10 @@ def token_cache() -> TokenCache:
                         encrypt=encrypt_token,
                         decrypt=decrypt_token,
                     )
+                    found = TokenCache(store, local_s=SHARED_STORE_LOCAL_S)
                 else:
-                    store = InMemoryTokenStore()
-                found = _token_caches[url] = TokenCache(store)
+                    found = TokenCache(InMemoryTokenStore())
+                _token_caches[url] = found
     return found
 
 
@@ -295,7 +297,7 @@ def _exercise(auth: CredentialAuth, debug: dict[str, Any]) -> str:
         # A fresh fetch, not the cached token: the test is that the endpoint answers now. The
         # token then goes into the shared cache, where the next column run finds it.
         token = auth.fetch()
-        auth.cache.store.put(auth.cache_key, token)
+        auth.cache.put(auth.cache_key, token)
         auth.token()  # from the cache just filled: marks the value for masking
         minutes = max(0, round((token.expires_at - time.time()) / 60))
         return f"Got a token, valid for about {minutes} min."

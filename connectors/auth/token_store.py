@@ -237,6 +237,10 @@ class RedisTokenStore:
                 self._compare_and_delete(keys=[lock_key], args=[owner])
 
 
+#: How long a process reuses a token it read from a shared store before reading it again.
+SHARED_STORE_LOCAL_S = 2.0
+
+
 class TokenCache:
     """Single-flight access to tokens in a ``TokenStore``.
 
@@ -247,14 +251,45 @@ class TokenCache:
     """
 
     def __init__(
-        self, store: TokenStore, *, lock_hold_s: float = 30.0, lock_wait_s: float = 35.0
+        self,
+        store: TokenStore,
+        *,
+        lock_hold_s: float = 30.0,
+        lock_wait_s: float = 35.0,
+        local_s: float = 0.0,
     ) -> None:
         self.store = store
         self.lock_hold_s = lock_hold_s
         self.lock_wait_s = lock_wait_s
+        # A shared store (Redis) is read once per ``local_s`` per key by this process, not once
+        # per request; a token another process replaces is picked up by then, or at once
+        # after the API refuses the old one (``invalidate`` drops the local copy).
+        self.local_s = local_s
+        self._local: dict[str, tuple[float, Token]] = {}
+        self._local_lock = threading.Lock()
 
     def get(self, key: str, fetch: Callable[[], Token]) -> Token:
         """The cached token for ``key``, fetched once by one caller when missing or due."""
+        if self.local_s:
+            with self._local_lock:
+                held = self._local.get(key)
+            if held is not None and held[0] > time.monotonic() and held[1].is_fresh():
+                return held[1]
+        token = self._remember(key, self._get(key, fetch))
+        return token
+
+    def put(self, key: str, token: Token) -> None:
+        """Store a token fetched outside ``get`` (a connection test), for every process."""
+        self.store.put(key, token)
+        self._remember(key, token)
+
+    def _remember(self, key: str, token: Token) -> Token:
+        if self.local_s:
+            with self._local_lock:
+                self._local[key] = (time.monotonic() + self.local_s, token)
+        return token
+
+    def _get(self, key: str, fetch: Callable[[], Token]) -> Token:
         token = self.store.get(key)
         if token is not None and token.is_fresh():
             return token
@@ -288,6 +323,11 @@ class TokenCache:
         Comparing the value means a burst of 401s for one old token causes one refetch, not one
         per request: the first invalidates, the rest find a different token already cached.
         """
+        if self.local_s:
+            with self._local_lock:
+                held = self._local.get(key)
+                if held is not None and held[1].value == value:
+                    del self._local[key]
         return self.store.discard(key, value)
 
 

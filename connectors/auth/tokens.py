@@ -18,6 +18,7 @@ import httpx
 
 from connectors.auth.base import AuthConfig, AuthOptions, CredentialAuth
 from connectors.auth.token_store import (
+    SHARED_STORE_LOCAL_S,
     InMemoryTokenStore,
     RedisTokenStore,
     Token,
@@ -45,7 +46,7 @@ def token_cache_for(url: str) -> TokenCache:
             if url.startswith("memory:"):
                 cache = TokenCache(InMemoryTokenStore())
             elif url.startswith(("redis://", "rediss://", "unix://")):
-                cache = TokenCache(RedisTokenStore.from_url(url))
+                cache = TokenCache(RedisTokenStore.from_url(url), local_s=SHARED_STORE_LOCAL_S)
             else:
                 raise ConfigError(
                     f"Unknown token store {url!r}: use memory:// or redis://host:6379/0."

@@ -217,3 +217,26 @@ def test_an_absurd_lifetime_is_capped() -> None:
     token = Token.issued("t", lifetime_s=float("inf"), now=0)
     assert token.expires_at == MAX_LIFETIME_S
     assert token.is_fresh(now=0)
+
+
+def test_a_process_reads_a_shared_token_once_per_local_period(store) -> None:
+    """Two caches on one store stand for two workers sharing Redis."""
+    here, there = TokenCache(store, local_s=0.3), TokenCache(store)
+    first = here.get("k", lambda: Token.issued("first", lifetime_s=3600))
+    store.put("k", Token.issued("second", lifetime_s=3600))  # another worker replaced it
+
+    assert here.get("k", pytest.fail).value == first.value  # still the copy read just now
+    time.sleep(0.35)
+    assert here.get("k", pytest.fail).value == "second"
+    assert there.get("k", pytest.fail).value == "second"
+
+
+def test_a_refused_token_is_dropped_from_the_local_copy_at_once(store) -> None:
+    here, there = TokenCache(store, local_s=60), TokenCache(store, local_s=60)
+    first = here.get("k", lambda: Token.issued("first", lifetime_s=3600))
+    assert there.invalidate("k", first.value) is True
+    newer = there.get("k", lambda: Token.issued("second", lifetime_s=3600))
+
+    # The API refused "first" here too: the next request reads the store, not the old copy.
+    assert here.invalidate("k", first.value) is False
+    assert here.get("k", pytest.fail).value == newer.value
