@@ -266,6 +266,7 @@ class TokenCache:
         # after the API refuses the old one (``invalidate`` drops the local copy).
         self.local_s = local_s
         self._local: dict[str, tuple[float, Token]] = {}
+        self._refused: dict[str, str] = {}  # the last value the API refused, per key
         self._local_lock = threading.Lock()
 
     def get(self, key: str, fetch: Callable[[], Token]) -> Token:
@@ -286,7 +287,10 @@ class TokenCache:
     def _remember(self, key: str, token: Token) -> Token:
         if self.local_s:
             with self._local_lock:
-                self._local[key] = (time.monotonic() + self.local_s, token)
+                # A caller that read the store just before a refused token left it must not
+                # bring that token back into the local copy.
+                if self._refused.get(key) != token.value:
+                    self._local[key] = (time.monotonic() + self.local_s, token)
         return token
 
     def _get(self, key: str, fetch: Callable[[], Token]) -> Token:
@@ -325,6 +329,7 @@ class TokenCache:
         """
         if self.local_s:
             with self._local_lock:
+                self._refused[key] = value
                 held = self._local.get(key)
                 if held is not None and held[1].value == value:
                     del self._local[key]

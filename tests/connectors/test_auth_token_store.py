@@ -240,3 +240,15 @@ def test_a_refused_token_is_dropped_from_the_local_copy_at_once(store) -> None:
     # The API refused "first" here too: the next request reads the store, not the old copy.
     assert here.invalidate("k", first.value) is False
     assert here.get("k", pytest.fail).value == newer.value
+
+
+def test_a_refused_token_read_late_from_the_store_is_not_kept(store) -> None:
+    here = TokenCache(store, local_s=60)
+    store.put("k", Token.issued("old", lifetime_s=3600))
+    late_reader = store.get("k")  # a thread read "old" just before another one refused it
+    here.invalidate("k", "old")
+    here.put("k", Token.issued("new", lifetime_s=3600))
+
+    here._remember("k", late_reader)
+
+    assert here.get("k", pytest.fail).value == "new"

@@ -203,5 +203,5 @@ def test_oauth_jwt_bearer_account_and_a_token_revoked_mid_way(
         rerun = run_queue(enrichment=enrichment, force=True)
     wait_for_run(rerun, worker=celery_worker)
 
-    assert [cell.status for cell in cells(enrichment)] == ["done"] * 10
+    assert [(cell.status, cell.error) for cell in cells(enrichment)] == [("done", "")] * 10
     assert token_server.count("/token") == 2

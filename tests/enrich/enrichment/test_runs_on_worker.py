@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 from django.db import transaction
@@ -78,16 +79,17 @@ def test_only_run_if_skips_rows_and_a_second_run_skips_unchanged_rows(
 def test_a_storm_of_429s_and_500s_ends_with_every_row_done_or_a_clear_error(
     celery_worker, leads, api, make_enrichment
 ) -> None:
-    calls = {"n": 0}
+    calls: Counter[str] = Counter()
     lock = threading.Lock()
 
     def stormy(request: RecordedRequest) -> Reply:
+        row = request.query["n"][-1]
         with lock:
-            calls["n"] += 1
-            n = calls["n"]
-        if request.query["n"][-1] in {"2", "5"}:
+            calls[row] += 1
+            attempt = calls[row]
+        if row in {"2", "5"}:
             return Reply.json({"error": "down"}, status=500)
-        if n % 2:
+        if attempt <= 1 + int(row) % 3:  # one to three 429s before each answer
             return Reply.json({"error": "slow down"}, status=429, headers={"Retry-After": "0"})
         return Reply.json({"ok": True})
 
