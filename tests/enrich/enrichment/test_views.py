@@ -3,6 +3,8 @@ the real views (no worker: runs are planned and executed in-process where a test
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.urls import reverse
 
@@ -177,3 +179,25 @@ def test_editing_an_account_offers_to_re_run_its_columns(
 
     run = Run.objects.get()
     assert (run.column_id, run.force, run.scope) == (enrichment.pk, True, "all")
+
+
+def test_queueing_a_100000_row_run_returns_at_once(
+    client, workspace, make_table, api, make_enrichment, django_capture_on_commit_callbacks
+) -> None:
+    from enrich.rows import rows_insert
+
+    table = make_table(workspace, columns=("N",), rows=[])
+    rows_insert(table=table, rows=({"n": str(n)} for n in range(100_000)), start_position=0)
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
+
+    started = time.perf_counter()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("enrichment_run", args=[enrichment.pk]), {"scope": "all"})
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 302
+    assert elapsed < 1.0, f"queueing took {elapsed:.2f} s"
+    run = Run.objects.get(column=enrichment)
+    assert run.status == Run.Status.PLANNING
+    assert not CellResult.objects.filter(run=run).exists()  # a worker plans it in chunks
+    assert len(callbacks) == 1  # one task: plan the run
