@@ -31,6 +31,7 @@ from enrich.enrichment.forms import EnrichmentForm
 from enrich.enrichment.grid import COMPUTED_KINDS, computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
 from enrich.enrichment.runs import run_cancel, run_progress, run_queue
+from enrich.grid import visible_rows
 from enrich.models import Column, Row, Table
 
 
@@ -100,9 +101,11 @@ def _panel_context(
 ) -> dict[str, Any]:
     own = enrichment.column.key if enrichment else None
     columns = [column for column in table.columns.order_by("position", "pk") if column.key != own]
-    sample_rows = list(
-        Row.objects.filter(table=table, import_job__isnull=True).order_by("position", "pk")[:50]
-    )
+    sample_rows = list(visible_rows(table=table).order_by("position", "pk")[:50])
+    for row in sample_rows:
+        # What the row picker shows: the row's first non-empty cell in column order.
+        filled = (row.values.get(column.key) for column in columns)
+        row.preview = next((str(value) for value in filled if value not in (None, "")), "")
     return {
         "table": table,
         "form": form,
@@ -124,7 +127,10 @@ def _latest_progress(enrichment: EnrichmentColumn):
 def enrichment_test(request: HttpRequest, column_id: int) -> HttpResponse:
     """ "Test on a row": send the real request, show what happened, write nothing."""
     enrichment = _enrichment(request, column_id)
-    row = get_object_or_404(Row, pk=request.POST.get("row") or 0, table=enrichment.column.table)
+    row_id = request.POST.get("row", "")
+    row = get_object_or_404(
+        visible_rows(table=enrichment.column.table), pk=int(row_id) if row_id.isdigit() else 0
+    )
     outcome = pipeline.execute(enrichment=enrichment, row=row)
     return render(
         request,
