@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # Sent after one cell was written by a user, inside the write's transaction.
 # Arguments: ``row`` (with the new value in ``row.values``) and ``column``.
 cell_written = Signal()
+
+# Sent after a table was duplicated, with ``source`` and ``copy`` (columns already copied
+# with the same keys), so apps that hang data on columns can copy theirs.
+table_duplicated = Signal()

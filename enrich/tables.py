@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from enrich.grid import visible_rows
 from enrich.models import Column, Row, Table
+from enrich.signals import table_duplicated
 
 
 def tables_for_workspace(*, workspace: Workspace) -> QuerySet[Table]:
@@ -66,6 +67,7 @@ def table_duplicate(
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
             cursor.execute(statement, [copy.pk, now, now, *params])
+    table_duplicated.send(sender=Table, source=table, copy=copy)
     return copy
 
 

@@ -10,9 +10,10 @@ class EnrichmentConfig(AppConfig):
 
     def ready(self) -> None:
         from enrich.enrichment import auto_update
-        from enrich.signals import cell_written
+        from enrich.signals import cell_written, table_duplicated
 
         cell_written.connect(auto_update.on_cell_written, dispatch_uid="enrichment-auto-update")
+        table_duplicated.connect(_copy_enrichments, dispatch_uid="enrichment-duplicate")
         pre_delete.connect(
             _delete_result_field_columns,
             sender="enrichment.EnrichmentColumn",
@@ -25,3 +26,31 @@ def _delete_result_field_columns(*, instance, **_: object) -> None:
     from enrich.models import Column
 
     Column.objects.filter(result_field__source=instance).delete()
+
+
+def _copy_enrichments(*, source, copy, **_: object) -> None:
+    """A duplicated table gets its enrichment and field columns' settings (same account),
+    not their results: the copy's cells run when the user runs them."""
+    from enrich.enrichment.models import EnrichmentColumn, ResultField
+
+    new_ids = dict(copy.columns.values_list("key", "pk"))
+    for enrichment in EnrichmentColumn.objects.filter(column__table=source).select_related(
+        "column"
+    ):
+        EnrichmentColumn.objects.create(
+            column_id=new_ids[enrichment.column.key],
+            account_id=enrichment.account_id,
+            request=enrichment.request,
+            token_fields=enrichment.token_fields,
+            only_run_if=enrichment.only_run_if,
+            auto_update=enrichment.auto_update,
+            dependencies=enrichment.dependencies,
+        )
+    for field in ResultField.objects.filter(column__table=source).select_related(
+        "column", "source__column"
+    ):
+        ResultField.objects.create(
+            column_id=new_ids[field.column.key],
+            source_id=new_ids[field.source.column.key],
+            path=field.path,
+        )

@@ -152,3 +152,21 @@ def test_deleting_an_enrichment_column_deletes_its_field_columns(client, leads, 
 
     assert not Column.objects.filter(pk__in=[profile.pk, field.column_id]).exists()
     assert not CellResult.objects.filter(column_id=profile.pk).exists()
+
+
+def test_a_duplicated_table_keeps_its_enrichment_columns_without_their_results(
+    leads, profile
+) -> None:
+    from enrich.enrichment.models import EnrichmentColumn, ResultField
+    from enrich.tables import table_duplicate
+
+    result_field_add(source=profile, path="person.name", label="Name")
+
+    copy = table_duplicate(table=leads, name="Leads copy", with_rows=True, created_by=None)
+
+    copied = EnrichmentColumn.objects.get(column__table=copy)
+    assert copied.request == profile.request
+    assert copied.column.key == profile.column.key
+    field = ResultField.objects.get(column__table=copy)
+    assert (field.source_id, field.path) == (copied.pk, "person.name")
+    assert not CellResult.objects.filter(row__table=copy).exists()
