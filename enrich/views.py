@@ -17,10 +17,11 @@ from accounts.decorators import workspace_required
 from enrich import health, tables
 from enrich.columns import columns_for_table
 from enrich.csv_import import import_jobs_in_progress
+from enrich.enrichment.auto_update import auto_update_enabled
 from enrich.enrichment.grid import COMPUTED_KINDS, attach_run_progress, computed_cells
 from enrich.forms import ColumnAddForm, ExportForm, TableDuplicateForm, TableForm
 from enrich.grid import TAIL, GridQuery, grid_page, visible_rows
-from enrich.models import TYPED_KINDS, Table
+from enrich.models import TYPED_KINDS, ColumnKind, Table
 
 TEMPLATE = "enrich/table_detail.html"
 
@@ -106,6 +107,12 @@ def render_grid(
         "kinds": TYPED_KINDS,
         "column_form": ColumnAddForm(),
         "computed_kinds": COMPUTED_KINDS,
+        # The table's auto-update switch, shown once it has an enrichment column.
+        "auto_update": (
+            auto_update_enabled(table_id=table.pk)
+            if any(column.kind == ColumnKind.ENRICHMENT for column in columns)
+            else None
+        ),
     }
     if full_page:
         context["imports"] = list(import_jobs_in_progress(table=table))

@@ -69,3 +69,14 @@ def test_the_table_switch_overrides_the_columns(leads, columns) -> None:
     row = Row.objects.filter(table=leads).order_by("position").first()
     row.values["email"] = "other@example.test"
     assert cells_changed(row=row, column_keys={"email"}) == []
+
+
+def test_the_table_switch_is_in_the_grid_toolbar(client, leads, columns) -> None:
+    page = client.get(reverse("table_detail", args=[leads.pk]))
+    assert "Auto-update for this table: on" in page.content.decode()
+
+    client.post(reverse("table_auto_update", args=[leads.pk]), {"enabled": "0"})
+
+    page = client.get(reverse("table_detail", args=[leads.pk]))
+    assert "Auto-update for this table: off" in page.content.decode()
+    assert TableEnrichmentSettings.objects.get(table=leads).auto_update is False
