@@ -41,7 +41,11 @@ def _node(value: Any, path: str, field_url: str, budget: list[int]) -> SafeStrin
         return format_html('<span class="json-tree__more">{}</span>', "…")
     if isinstance(value, dict | list):
         items = list(value.items() if isinstance(value, dict) else enumerate(value))
-        label = f"{{{len(items)} keys}}" if isinstance(value, dict) else f"[{len(items)} items]"
+        count = len(items)
+        if isinstance(value, dict):
+            label = f"{{{count} key{'' if count == 1 else 's'}}}"
+        else:
+            label = f"[{count} item{'' if count == 1 else 's'}]"
         children = format_html_join(
             "",
             '<li><span class="json-tree__key">{}</span> {}</li>',

@@ -170,3 +170,11 @@ def test_a_duplicated_table_keeps_its_enrichment_columns_without_their_results(
     field = ResultField.objects.get(column__table=copy)
     assert (field.source_id, field.path) == (copied.pk, "person.name")
     assert not CellResult.objects.filter(row__table=copy).exists()
+
+
+def test_the_json_tree_counts_in_words() -> None:
+    from enrich.enrichment.templatetags.enrichment import json_tree
+
+    html = str(json_tree({"person": {"name": "Ada"}, "tags": ["a", "b"]}, "/fields/"))
+
+    assert "{2 keys}" in html and "{1 key}" in html and "[2 items]" in html
