@@ -48,6 +48,11 @@ class AuthError(ConnectorError):
     default_message = "Authentication failed."
 
 
+class CredentialsRefused(AuthError):
+    """The token endpoint refused the credentials, or answered in a shape no retry changes
+    (the token is not where the token location says). Held for a while, not retried per row."""
+
+
 class BlockedAddressError(ConnectorError):
     """The destination is not allowed: a private/reserved address or a non-http(s) URL."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from connectors.errors import AuthError
+from connectors.errors import CredentialsRefused
 from connectors.filtering import get_path
 
 #: Lifetime assumed when neither the JWT nor the answer says (Clay uses the same default).
@@ -39,7 +39,7 @@ def token_at_path(payload: Any, path: str, *, endpoint: str) -> str:
         found = f"the answer's top-level keys are: {keys}"
     else:
         found = f"the answer is {_json_kind(payload)}, not an object"
-    raise AuthError(
+    raise CredentialsRefused(
         f"Please fill out your auth fields: the token location “{path}” found "
         f"{_json_kind(value)} in the answer of {endpoint}; {found}."
     )

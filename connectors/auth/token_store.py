@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from connectors.errors import AuthError
+from connectors.errors import AuthError, CredentialsRefused
 
 #: Refresh this long before expiry at least, and at least this share of the lifetime.
 REFRESH_MARGIN_S = 60.0
@@ -239,6 +239,8 @@ class RedisTokenStore:
 
 #: How long a process reuses a token it read from a shared store before reading it again.
 SHARED_STORE_LOCAL_S = 2.0
+#: How long a process answers with a token endpoint's refusal instead of asking it again.
+REFUSAL_HOLD_S = 30.0
 
 
 class TokenCache:
@@ -257,6 +259,7 @@ class TokenCache:
         lock_hold_s: float = 30.0,
         lock_wait_s: float = 35.0,
         local_s: float = 0.0,
+        refusal_hold_s: float = REFUSAL_HOLD_S,
     ) -> None:
         self.store = store
         self.lock_hold_s = lock_hold_s
@@ -267,10 +270,16 @@ class TokenCache:
         self.local_s = local_s
         self._local: dict[str, tuple[float, Token]] = {}
         self._refused: dict[str, str] = {}  # the last value the API refused, per key
+        # A token endpoint that refused the credentials is not asked again by this process
+        # for a while: a column over 10,000 rows must not try to log in 10,000 times (and get
+        # the account locked). Saving the account changes the key, so a fix applies at once.
+        self.refusal_hold_s = refusal_hold_s
+        self._refusals: dict[str, tuple[float, str]] = {}
         self._local_lock = threading.Lock()
 
     def get(self, key: str, fetch: Callable[[], Token]) -> Token:
         """The cached token for ``key``, fetched once by one caller when missing or due."""
+        self._raise_if_refused(key)
         if self.local_s:
             with self._local_lock:
                 held = self._local.get(key)
@@ -283,6 +292,14 @@ class TokenCache:
         """Store a token fetched outside ``get`` (a connection test), for every process."""
         self.store.put(key, token)
         self._remember(key, token)
+        with self._local_lock:
+            self._refusals.pop(key, None)
+
+    def _raise_if_refused(self, key: str) -> None:
+        with self._local_lock:
+            refusal = self._refusals.get(key)
+        if refusal is not None and refusal[0] > time.monotonic():
+            raise CredentialsRefused(refusal[1])
 
     def _remember(self, key: str, token: Token) -> Token:
         if self.local_s:
@@ -310,8 +327,17 @@ class TokenCache:
                     "Timed out waiting for another worker to fetch the access token; "
                     "the token endpoint may be slow or unreachable."
                 )
+            self._raise_if_refused(key)  # refused while this caller waited for the lock
             try:
                 fresh = fetch()
+            except CredentialsRefused as refused:
+                if self.refusal_hold_s:
+                    with self._local_lock:
+                        until = time.monotonic() + self.refusal_hold_s
+                        self._refusals[key] = (until, refused.message)
+                if current is not None and current.is_usable():
+                    return current
+                raise
             except AuthError:
                 # A refresh ahead of expiry that fails must not fail requests the current token
                 # can still serve; the next caller past the refresh time tries again.

@@ -25,7 +25,7 @@ from connectors.auth.token_store import (
     TokenCache,
     cache_key,
 )
-from connectors.errors import AuthError, ConfigError, ConnectorError
+from connectors.errors import AuthError, ConfigError, ConnectorError, CredentialsRefused
 from connectors.network import NetworkPolicy
 from connectors.response import charset, parse_body, read_body
 from connectors.transport import shared_client
@@ -121,10 +121,10 @@ def _token_answer(response: httpx.Response, body: bytes, label: str) -> Any:
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
             # RFC 6749 section 5.2: "error" is a code from a fixed list, safe to show.
             detail = f" ({payload['error'][:80]})"
-        hint = " Check the credentials." if status in (400, 401, 403) else ""
-        raise AuthError(
-            f"The token endpoint {label} answered {status} {response.reason_phrase}{detail}.{hint}"
-        )
+        message = f"The token endpoint {label} answered {status} {response.reason_phrase}{detail}."
+        if status in (400, 401, 403):
+            raise CredentialsRefused(f"{message} Check the credentials.")
+        raise AuthError(message)
     if not isinstance(payload, dict | list):
         kind = response.headers.get("content-type", "no content type")
         raise AuthError(f"The token endpoint {label} did not answer with JSON ({kind}).")

@@ -252,3 +252,42 @@ def test_a_refused_token_read_late_from_the_store_is_not_kept(store) -> None:
     here._remember("k", late_reader)
 
     assert here.get("k", pytest.fail).value == "new"
+
+
+def test_a_refusal_is_held_instead_of_asking_again_for_every_request(store) -> None:
+    from connectors.errors import CredentialsRefused
+
+    calls = []
+
+    def refuse() -> Token:
+        calls.append(1)
+        raise CredentialsRefused("The token endpoint answered 401 Unauthorized.")
+
+    cache = TokenCache(store, refusal_hold_s=0.3)
+    for _ in range(20):
+        with pytest.raises(CredentialsRefused, match="401 Unauthorized"):
+            cache.get("k", refuse)
+    assert len(calls) == 1
+
+    time.sleep(0.35)
+    with pytest.raises(CredentialsRefused):
+        cache.get("k", refuse)
+    assert len(calls) == 2
+
+    # A token stored by a successful connection test ends the hold at once.
+    cache.put("k", Token.issued("works", lifetime_s=3600))
+    assert cache.get("k", refuse).value == "works"
+
+
+def test_a_transient_failure_is_not_held(store) -> None:
+    calls = []
+
+    def unreachable() -> Token:
+        calls.append(1)
+        raise AuthError("Could not reach the token endpoint.")
+
+    cache = TokenCache(store)
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            cache.get("k", unreachable)
+    assert len(calls) == 3

@@ -125,6 +125,28 @@ def test_a_wrong_token_location_fills_every_cell_with_the_hint(
         "Please fill out your auth fields: the token location “data.token”"
     )
     assert api.count() == 0
+    assert token_server.count("/login") == 1  # the answer's shape is held, not asked per row
+
+
+def test_a_wrong_password_logs_in_once_not_once_per_row(
+    celery_worker, workspace, leads, api, token_server, make_enrichment
+) -> None:
+    issuer = TokenIssuer()
+    token_server.route("/login", issuer.password_endpoint(username="ada", password=PASSWORD))
+    account = account_create(
+        workspace=workspace, name="Login", auth_type="jwt_token_endpoint",
+        fields={"token_endpoint": token_server.url("/login"), "username": "ada",
+                "password": "not-the-password"},
+    ).account  # fmt: skip
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")}, account=account)
+
+    run_column(enrichment, celery_worker)
+
+    errors = {cell.error for cell in cells(enrichment)}
+    assert len(errors) == 1
+    assert errors.pop().endswith("answered 401 Unauthorized. Check the credentials.")
+    assert token_server.count("/login") == 1  # the account is not locked out by 10 tries
+    assert api.count() == 0
 
 
 def test_oauth_client_credentials_and_signed_jwt_accounts(
