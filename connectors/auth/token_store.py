@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import random
 import secrets
 import threading
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connectors.errors import AuthError, CredentialsRefused
+
+logger = logging.getLogger(__name__)
 
 #: Refresh this long before expiry at least, and at least this share of the lifetime.
 REFRESH_MARGIN_S = 60.0
@@ -193,8 +196,22 @@ class RedisTokenStore:
     def _key(self, key: str) -> str:
         return self._prefix + key
 
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Redis failures as an error a cell can show, not a traceback."""
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise AuthError(
+                f"The shared token store (Redis) did not answer ({type(exc).__name__}); "
+                "check that Redis is running and REDIS_URL points at it."
+            ) from None
+
     def get(self, key: str) -> Token | None:
-        raw = self._redis.get(self._key(key))
+        with self._answering():
+            raw = self._redis.get(self._key(key))
         if raw is None:
             return None
         token = Token.from_json(raw)
@@ -205,17 +222,20 @@ class RedisTokenStore:
         if ttl_ms <= 0:
             return
         stored = Token(self._encrypt(token.value), token.expires_at, token.refresh_at)
-        self._redis.set(self._key(key), stored.to_json(), px=ttl_ms)
+        with self._answering():
+            self._redis.set(self._key(key), stored.to_json(), px=ttl_ms)
 
     def discard(self, key: str, value: str) -> bool:
         # Compare on the decrypted value: ciphertexts of one value differ between writes.
-        raw = self._redis.get(self._key(key))
+        with self._answering():
+            raw = self._redis.get(self._key(key))
         if raw is None:
             return False
         stored = Token.from_json(raw)
         if self._decrypt(stored.value) != value:
             return False
-        return bool(self._compare_and_delete(keys=[self._key(key)], args=[raw]))
+        with self._answering():
+            return bool(self._compare_and_delete(keys=[self._key(key)], args=[raw]))
 
     @contextlib.contextmanager
     def lock(self, key: str, *, hold_s: float, wait_s: float) -> Iterator[bool]:
@@ -224,7 +244,9 @@ class RedisTokenStore:
         deadline = time.monotonic() + wait_s
         acquired = False
         while True:
-            if self._redis.set(lock_key, owner, nx=True, px=max(1, int(hold_s * 1000))):
+            with self._answering():
+                taken = self._redis.set(lock_key, owner, nx=True, px=max(1, int(hold_s * 1000)))
+            if taken:
                 acquired = True
                 break
             if time.monotonic() >= deadline:
@@ -234,7 +256,16 @@ class RedisTokenStore:
             yield acquired
         finally:
             if acquired:
-                self._compare_and_delete(keys=[lock_key], args=[owner])
+                self._release(lock_key, owner, hold_s)
+
+    def _release(self, lock_key: str, owner: str, hold_s: float) -> None:
+        import redis
+
+        try:
+            self._compare_and_delete(keys=[lock_key], args=[owner])
+        except redis.RedisError:
+            # Raising here would hide the fetch's own outcome; the lock expires by itself.
+            logger.warning("Could not release a token lock; it expires within %.0f s", hold_s)
 
 
 #: How long a process reuses a token it read from a shared store before reading it again.

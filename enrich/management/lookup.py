@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from accounts.management.workspace_lookup import workspace_named
 from accounts.models import Workspace
 from enrich.models import Table
 
-
-def workspace_named(identifier: str) -> Workspace:
-    """The workspace with this id or exact name; an ambiguous name is an error listing ids."""
-    if identifier.isdigit() and (found := Workspace.objects.filter(pk=int(identifier)).first()):
-        return found
-    matches = list(Workspace.objects.filter(name=identifier).order_by("pk"))
-    if not matches:
-        raise CommandError(f"No workspace with the id or name “{identifier}”.")
-    if len(matches) > 1:
-        ids = ", ".join(str(workspace.pk) for workspace in matches)
-        raise CommandError(f"Several workspaces are named “{identifier}” (ids {ids}); use an id.")
-    return matches[0]
+__all__ = ["table_named", "workspace_named"]
 
 
 def table_named(workspace: Workspace, identifier: str) -> Table | None:

@@ -564,3 +564,25 @@ def test_an_invalid_auth_config_exits_2_naming_the_field(
     assert code == 2
     assert message in output["error"]
     assert PASSWORD not in raw and CLIENT_SECRET not in raw and HMAC_SECRET not in raw
+
+
+def test_an_unreachable_token_store_is_a_clear_error_not_a_traceback(
+    api_server: LocalServer, token_server: LocalServer
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    auth, _, _, secret = token_document("oauth_client_credentials", token_server, api_server)
+
+    code, output, raw = run(
+        {"auth": auth, "request": {"endpoint": api_server.url("/")}},
+        "--token-store",
+        f"redis://127.0.0.1:{port}/0",
+    )
+
+    assert code == 1
+    assert "The shared token store (Redis) did not answer" in output["error"]
+    assert "Traceback" not in raw and secret not in raw
+    assert api_server.count("/") == 0
