@@ -90,7 +90,23 @@ AuthType.__doc__ = "The auth types registered in ``connectors.auth_types``."
 SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\Z"  # noqa: S105 - a name pattern
 
 
-class Account(models.Model):
+class Authored(models.Model):
+    """Who created and last changed a workspace's credential record, and when."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Account(Authored):
     """A reusable connection: an auth type and its credentials, shared by a workspace's columns.
 
     Non-secret fields live in ``config`` as plain JSON; secret fields (the ones the auth type's
@@ -148,14 +164,6 @@ class Account(models.Model):
     )
     last_test_message = models.CharField(max_length=500, blank=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -172,7 +180,7 @@ class Account(models.Model):
         return Binding(self.workspace_id, "accounts.Account", str(self.public_id), "secrets")
 
 
-class Secret(models.Model):
+class Secret(Authored):
     """A named value for ``{{ get_secret('NAME') }}`` in the templates of one workspace."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="secrets")
@@ -182,14 +190,6 @@ class Secret(models.Model):
         help_text="Letters, digits and underscores, not starting with a digit.",
     )
     ciphertext = models.TextField(help_text="The value, encrypted and bound to this name.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "pk"]

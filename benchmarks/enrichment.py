@@ -69,31 +69,19 @@ def drop_database() -> None:
 
 
 def start_workers(count: int, threads: int) -> list[subprocess.Popen[bytes]]:
+    from enrich.celery import worker_command
+
     workers = []
     for number in range(count):
         workers.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "enrich",
-                    "worker",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    str(threads),
-                    "--queues",
-                    os.environ["ENRICH_TASK_QUEUE"],
-                    "--hostname",
-                    f"bench{number}@%h",
-                    "--loglevel",
-                    "WARNING",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
+                worker_command(
+                    queue=os.environ["ENRICH_TASK_QUEUE"],
+                    concurrency=threads,
+                    hostname=f"bench{number}@%h",
+                    loglevel="WARNING",
+                    standalone=True,
+                ),
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

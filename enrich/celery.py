@@ -10,6 +10,7 @@ with threads, every HTTP call carries its own timeout and a task stays well unde
 from __future__ import annotations
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import task_prerun
@@ -46,3 +47,26 @@ def _drop_unusable_connections(**_: object) -> None:
 
 
 app.autodiscover_tasks()
+
+
+def worker_command(
+    *,
+    queue: str,
+    concurrency: int,
+    pool: str = "threads",
+    hostname: str = "",
+    loglevel: str = "INFO",
+    standalone: bool = False,
+) -> list[str]:
+    """The command line of a worker of this app on ``queue``. ``standalone`` skips the
+    start-up chatter with other workers (tests and benchmarks start their own)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "enrich", "worker",
+        "--pool", pool, "--concurrency", str(concurrency), "--queues", queue,
+        "--loglevel", loglevel,
+    ]  # fmt: skip
+    if hostname:
+        command += ["--hostname", hostname]
+    if standalone:
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return command

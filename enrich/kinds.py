@@ -13,6 +13,7 @@ import datetime
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
@@ -106,36 +107,35 @@ class BooleanKind(Kind):
         return value is None or isinstance(value, bool)
 
 
-class UrlKind(Kind):
+class ValidatedTextKind(Kind):
+    """Text that a Django validator must accept, stored as typed (trimmed)."""
+
+    validator: ClassVar[Callable[[str], None]]
+    refusal: ClassVar[str]  # "“{value}” is not …"
+
+    def parse(self, raw: str) -> Any:
+        text = raw.strip()
+        if not text:
+            return None
+        try:
+            self.validator(text)
+        except ValidationError:
+            raise InvalidValue(self.refusal.format(value=_short(raw))) from None
+        return text
+
+
+class UrlKind(ValidatedTextKind):
     type = ColumnKind.URL
     css_class = "cell--url"
     validator = URLValidator(schemes=["http", "https"])
-
-    def parse(self, raw: str) -> Any:
-        text = raw.strip()
-        if not text:
-            return None
-        try:
-            self.validator(text)
-        except ValidationError:
-            raise InvalidValue(f"“{_short(raw)}” is not a web address (https://…).") from None
-        return text
+    refusal = "“{value}” is not a web address (https://…)."
 
 
-class EmailKind(Kind):
+class EmailKind(ValidatedTextKind):
     type = ColumnKind.EMAIL
     css_class = "cell--email"
     validator = EmailValidator()
-
-    def parse(self, raw: str) -> Any:
-        text = raw.strip()
-        if not text:
-            return None
-        try:
-            self.validator(text)
-        except ValidationError:
-            raise InvalidValue(f"“{_short(raw)}” is not an email address.") from None
-        return text
+    refusal = "“{value}” is not an email address."
 
 
 class DateKind(Kind):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -20,6 +19,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
+
+from enrich.celery import worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 _numbers = itertools.count(1)
@@ -64,27 +65,12 @@ def start_worker(*, concurrency: int = 4, env: dict[str, str] | None = None) -> 
     env["DJANGO_SETTINGS_MODULE"] = "enrich.settings"
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "enrich",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "--queues",
-            queue,
-            "--hostname",
-            f"{queue}.{next(_numbers)}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
-        ],
+        worker_command(
+            queue=queue,
+            concurrency=concurrency,
+            hostname=f"{queue}.{next(_numbers)}@%h",
+            standalone=True,
+        ),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

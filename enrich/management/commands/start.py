@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from enrich.celery import worker_command
+
 
 class Command(BaseCommand):
     help = "Start the web server and one worker on this machine. Ctrl-C stops both."
@@ -24,22 +26,11 @@ class Command(BaseCommand):
         manage = [sys.executable, "manage.py"]
         web = subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"])  # noqa: S603
         worker = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "enrich",
-                "worker",
-                "--pool",
-                settings.CELERY_WORKER_POOL,
-                "--concurrency",
-                str(settings.CELERY_WORKER_CONCURRENCY),
-                "--queues",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
-                "--loglevel",
-                "INFO",
-            ]
+            worker_command(
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                concurrency=settings.CELERY_WORKER_CONCURRENCY,
+                pool=settings.CELERY_WORKER_POOL,
+            )
         )
         shown_host = f"[{host}]" if ":" in host else host
         self.stdout.write(
