@@ -32,6 +32,30 @@
   };
   account?.addEventListener("change", showTokenFields);
   showTokenFields();
+
+  // An account added in another tab joins the list without reloading (and losing) this form:
+  // the page is fetched again and its account options replace these; a new one is selected.
+  async function refreshAccounts() {
+    if (!account) return;
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html")
+      .querySelector("#enrichment-form select[name=account]");
+    if (!fresh) return;
+    const known = new Set(Array.from(account.options, (option) => option.value));
+    const added = Array.from(fresh.options).find((option) => !known.has(option.value));
+    const chosen = added ? added.value : account.value;
+    Object.assign(types, JSON.parse(fresh.closest("form").dataset.accountTypes || "{}"));
+    account.replaceChildren(...Array.from(fresh.options, (option) => option.cloneNode(true)));
+    account.value = chosen;
+    showTokenFields();
+  }
+  let away = false;
+  form.querySelector("[data-accounts-link]")?.addEventListener("click", () => { away = true; });
+  window.addEventListener("focus", () => {
+    if (away) { away = false; refreshAccounts(); }
+  });
+  form.querySelector("[data-accounts-refresh]")?.addEventListener("click", refreshAccounts);
 })();
 
 // Close the cell side panel (Escape or its ✕) and give the focus back to its cell.

@@ -201,3 +201,38 @@ def test_a_csv_is_enriched_through_an_api_with_a_stored_key_and_exported(
             for name, (email, person) in zip(["Ada", "Grace", "Alan"], PEOPLE.items(), strict=True)
         ),
     ]
+
+
+def test_an_account_added_in_another_tab_joins_the_panel_without_losing_it(
+    page, make_user, make_workspace
+) -> None:
+    from enrich.columns import column_add
+    from enrich.tables import table_create
+
+    workspace = make_workspace("Growth", owner=make_user("ada", password=PASSWORD))
+    table = table_create(workspace=workspace, name="Leads", created_by=None)
+    column_add(table=table, label="Email")
+    page.goto("/login/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+    page.goto(f"/tables/{table.pk}/enrichment/new/")
+    page.fill("#id_label", "Profile")
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="+ add an account").click()
+    tab = opened.value
+    tab.get_by_role("link", name=re.compile(r"^API key")).click()
+    tab.fill("#id_name", "People API")
+    tab.fill("#id_key", "X-API-Key")
+    tab.fill("#id_value", API_KEY)
+    tab.get_by_role("button", name="Add account").click()
+    expect(tab.locator("h1")).to_have_text("People API")
+    tab.close()
+
+    page.bring_to_front()
+    page.get_by_role("button", name="refresh the list").click()
+    expect(page.locator("#id_account option:checked")).to_have_text("People API")
+    expect(page.locator("#id_label")).to_have_value("Profile")  # nothing typed was lost
+    assert_no_secret(page)
