@@ -62,7 +62,7 @@ def cell_view(
     editable = len(raw) <= EDITABLE_CHARS
     if not editable:
         note = f"{len(raw) // 1024:,} KB: too long to edit in the grid."
-    text = raw if len(raw) <= SHOWN_CHARS else raw[: SHOWN_CHARS - 1] + "…"
+    text = _shortened(raw)
     href = ""
     if value and kind.fits(value):
         if column.kind == ColumnKind.URL:
@@ -92,7 +92,7 @@ def _computed_view(*, kind: Any, cell: Any) -> CellView:
         text = STATUS_TEXT.get(cell.status, cell.status)
         note = cell.error
     return CellView(
-        text=text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…",
+        text=_shortened(text),
         raw="",
         css=" ".join(classes),
         editable=False,
@@ -100,3 +100,7 @@ def _computed_view(*, kind: Any, cell: Any) -> CellView:
         status=cell.status,
         source_id=cell.source_id,
     )
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

@@ -128,7 +128,7 @@ def rows_for_export(
         return
     # Enrichment results live beside the rows: one more query per chunk adds them.
     pairs = rows.values_list("pk", "values").iterator(chunk_size=EXPORT_CHUNK_SIZE)
-    yield from export_values(rows=pairs, columns=columns)
+    yield from export_values(rows=pairs, columns=columns, chunk_size=EXPORT_CHUNK_SIZE)
 
 
 def _keyset_cursor(cursor: str) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from enrich import health, tables
 from enrich.columns import columns_for_table
 from enrich.csv_import import import_jobs_in_progress
 from enrich.enrichment.auto_update import auto_update_enabled
-from enrich.enrichment.grid import COMPUTED_KINDS, attach_run_progress, computed_cells
+from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells, attach_run_progress
 from enrich.forms import ColumnAddForm, ExportForm, TableDuplicateForm, TableForm
 from enrich.grid import TAIL, GridQuery, grid_page, visible_rows
 from enrich.models import TYPED_KINDS, ColumnKind, Table
@@ -88,9 +88,7 @@ def render_grid(
         limit=settings.ENRICH_GRID_PAGE_SIZE,
         count=not query.cursor,
     )
-    computed = computed_cells(rows=page.rows, columns=visible)
-    for row in page.rows:
-        row.computed = computed.get(row.pk, {})
+    attach_computed_cells(rows=page.rows, columns=visible)
     if not query.cursor:
         attach_run_progress(columns=visible)
     template = TEMPLATE

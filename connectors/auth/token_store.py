@@ -300,7 +300,7 @@ class TokenCache:
         # after the API refuses the old one (``invalidate`` drops the local copy).
         self.local_s = local_s
         self._local: dict[str, tuple[float, Token]] = {}
-        self._refused: dict[str, str] = {}  # the last value the API refused, per key
+        self._refused_value: dict[str, str] = {}  # the last token value the API refused
         # A token endpoint that refused the credentials is not asked again by this process
         # for a while: a column over 10,000 rows must not try to log in 10,000 times (and get
         # the account locked). Saving the account changes the key, so a fix applies at once.
@@ -316,8 +316,7 @@ class TokenCache:
                 held = self._local.get(key)
             if held is not None and held[0] > time.monotonic() and held[1].is_fresh():
                 return held[1]
-        token = self._remember(key, self._get(key, fetch))
-        return token
+        return self._remember(key, self._get(key, fetch))
 
     def put(self, key: str, token: Token) -> None:
         """Store a token fetched outside ``get`` (a connection test), for every process."""
@@ -337,7 +336,7 @@ class TokenCache:
             with self._local_lock:
                 # A caller that read the store just before a refused token left it must not
                 # bring that token back into the local copy.
-                if self._refused.get(key) != token.value:
+                if self._refused_value.get(key) != token.value:
                     self._local[key] = (time.monotonic() + self.local_s, token)
         return token
 
@@ -361,15 +360,11 @@ class TokenCache:
             self._raise_if_refused(key)  # refused while this caller waited for the lock
             try:
                 fresh = fetch()
-            except CredentialsRefused as refused:
-                if self.refusal_hold_s:
+            except AuthError as failed:
+                if isinstance(failed, CredentialsRefused) and self.refusal_hold_s:
                     with self._local_lock:
                         until = time.monotonic() + self.refusal_hold_s
-                        self._refusals[key] = (until, refused.message)
-                if current is not None and current.is_usable():
-                    return current
-                raise
-            except AuthError:
+                        self._refusals[key] = (until, failed.message)
                 # A refresh ahead of expiry that fails must not fail requests the current token
                 # can still serve; the next caller past the refresh time tries again.
                 if current is not None and current.is_usable():
@@ -386,7 +381,7 @@ class TokenCache:
         """
         if self.local_s:
             with self._local_lock:
-                self._refused[key] = value
+                self._refused_value[key] = value
                 held = self._local.get(key)
                 if held is not None and held[1].value == value:
                     del self._local[key]

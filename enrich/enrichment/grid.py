@@ -6,7 +6,8 @@ column's cell is one path of its source column's value, read each time so it sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,25 +73,19 @@ def _results(
     }
 
 
-def computed_cells(
-    *, rows: Sequence[Any], columns: Sequence[Column], since: datetime | None = None
+def _cells(
+    plan: _Plan, row_ids: Sequence[int], *, since: datetime | None = None
 ) -> dict[int, dict[int, ComputedCell]]:
-    """``{row id: {column id: ComputedCell}}`` for the computed columns among ``columns``.
-
-    With ``since``, only the cells whose result changed after it (for live updates)."""
-    plan = _plan(columns)
-    if plan is None or not rows:
-        return {}
-    results = _results(plan, (row.pk for row in rows), since=since)
+    results = _results(plan, row_ids, since=since)
     cells: dict[int, dict[int, ComputedCell]] = {}
-    for row in rows:
-        row_cells = cells.setdefault(row.pk, {})
+    for row_id in row_ids:
+        row_cells = cells.setdefault(row_id, {})
         for column_id in plan.enrichment_ids:
-            found = results.get((row.pk, column_id))
+            found = results.get((row_id, column_id))
             if found is not None:
                 row_cells[column_id] = ComputedCell(*found, source_id=column_id)
         for column_id, (source_id, path) in plan.fields.items():
-            found = results.get((row.pk, source_id))
+            found = results.get((row_id, source_id))
             if found is not None:
                 status, value, error = found
                 shown = get_path(value, path) if status == CellResult.Status.DONE else None
@@ -98,37 +93,35 @@ def computed_cells(
     return cells
 
 
-def export_values(
-    *, rows: Iterable[tuple[int, dict[str, Any]]], columns: Sequence[Column]
-) -> Iterable[dict[str, Any]]:
-    """Each row's ``values`` with its computed columns' finished values added by key."""
+def attach_computed_cells(
+    *, rows: Sequence[Any], columns: Sequence[Column], since: datetime | None = None
+) -> None:
+    """Give each row ``row.computed``: ``{column id: ComputedCell}`` for the computed columns
+    among ``columns`` (what the grid's ``cell_view`` shows), read in one query.
+
+    With ``since``, only the cells whose result changed after it (for live updates)."""
     plan = _plan(columns)
-    keys = {column.pk: column.key for column in columns}
-    chunk: list[tuple[int, dict[str, Any]]] = []
-
-    def flush() -> Iterable[dict[str, Any]]:
-        done = CellResult.Status.DONE
-        results = _results(plan, (row_id for row_id, _ in chunk)) if plan else {}
-        for row_id, values in chunk:
-            if plan:
-                for column_id in plan.enrichment_ids:
-                    status, value, _ = results.get((row_id, column_id), ("", None, ""))
-                    values[keys[column_id]] = value if status == done else None
-                for column_id, (source_id, path) in plan.fields.items():
-                    status, value, _ = results.get((row_id, source_id), ("", None, ""))
-                    values[keys[column_id]] = get_path(value, path) if status == done else None
-            yield values
-
+    cells = _cells(plan, [row.pk for row in rows], since=since) if plan and rows else {}
     for row in rows:
-        chunk.append(row)
-        if len(chunk) >= EXPORT_RESULTS_CHUNK:
-            yield from flush()
-            chunk = []
-    if chunk:
-        yield from flush()
+        row.computed = cells.get(row.pk, {})
 
 
-EXPORT_RESULTS_CHUNK = 2000
+def export_values(
+    *, rows: Iterable[tuple[int, dict[str, Any]]], columns: Sequence[Column], chunk_size: int
+) -> Iterator[dict[str, Any]]:
+    """Each row's ``values`` with its computed columns' finished values added by key (None
+    for a cell in error, skipped or not run), reading the results a chunk of rows at a time."""
+    plan = _plan(columns)
+    computed = [column for column in columns if column.kind in COMPUTED_KINDS]
+    pending = iter(rows)
+    while chunk := list(itertools.islice(pending, chunk_size)):
+        cells = _cells(plan, [row_id for row_id, _ in chunk]) if plan else {}
+        for row_id, values in chunk:
+            for column in computed:
+                cell = cells.get(row_id, {}).get(column.pk)
+                done = cell is not None and cell.status == CellResult.Status.DONE
+                values[column.key] = cell.value if done else None
+            yield values
 
 
 def attach_run_progress(*, columns: Sequence[Column]) -> None:

@@ -28,7 +28,7 @@ from enrich.enrichment.columns import (
     result_field_add,
 )
 from enrich.enrichment.forms import EnrichmentForm
-from enrich.enrichment.grid import COMPUTED_KINDS, computed_cells
+from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
 from enrich.enrichment.runs import run_cancel, run_progress, run_queue
 from enrich.grid import visible_rows
@@ -196,9 +196,7 @@ def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
             )
         )
         rows = [SimpleNamespace(pk=row_id, values={}) for row_id in row_ids[:LIVE_ROWS_MAX]]
-        changed = computed_cells(rows=rows, columns=live_columns, since=since - LIVE_OVERLAP)
-        for row in rows:
-            row.computed = changed.get(row.pk, {})
+        attach_computed_cells(rows=rows, columns=live_columns, since=since - LIVE_OVERLAP)
         context |= {
             "updated_rows": [row for row in rows if row.computed],
             "live_columns": live_columns,
