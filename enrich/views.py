@@ -81,15 +81,18 @@ def render_grid(
     columns = list(columns_for_table(table=table))
     visible = [column for column in columns if not column.hidden]
     query = GridQuery.from_params(dict(params.items()), columns=visible)
+    # The whole region (first page, or the end after "+ Row") shows the count and run status;
+    # "load more" only adds rows.
+    whole_region = not query.cursor or query.cursor == TAIL
     page = grid_page(
         table=table,
         columns=visible,
         query=query,
         limit=settings.ENRICH_GRID_PAGE_SIZE,
-        count=not query.cursor,
+        count=whole_region,
     )
     attach_computed_cells(rows=page.rows, columns=visible)
-    if not query.cursor:
+    if whole_region:
         attach_run_progress(columns=visible)
     template = TEMPLATE
     full_page = not request.htmx  # type: ignore[attr-defined]

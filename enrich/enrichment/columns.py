@@ -67,25 +67,28 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
     if spec.account is not None and spec.account.workspace_id != table.workspace_id:
         problems["account"] = "Pick an account of this workspace."
     token_fields = _token_fields(spec, problems)
-    dependencies: set[str] = set()
+    condition_keys: set[str] = set()
     condition = spec.only_run_if.strip()
     if condition:
         try:
             check_template("{{ " + condition + " }}")
-            dependencies |= template_column_keys("{{ " + condition + " }}")
+            condition_keys = template_column_keys("{{ " + condition + " }}")
         except TemplateError as exc:
             problems["only_run_if"] = exc.message
-    if config is not None:
-        dependencies |= config.column_keys()
+    request_keys = config.column_keys() if config is not None else set()
+    dependencies = condition_keys | request_keys
     known = {column.key for column in columns_for_table(table=table)} - {own_key}
-    unknown = sorted(dependencies - known)
-    if unknown and "request" not in problems:
-        names = ", ".join(f"row.{key}" for key in unknown)
-        problems.setdefault(
-            "request",
-            f"The templates read {names}, which this table has no column for"
-            + (" (a column cannot read its own results)." if own_key in unknown else "."),
-        )
+    # Each unknown key is reported where it was typed: the condition, or the request.
+    for name, what, keys in (
+        ("only_run_if", "The condition reads", condition_keys),
+        ("request", "The templates read", request_keys),
+    ):
+        unknown = sorted(keys - known)
+        if unknown and name not in problems:
+            names = ", ".join(f"row.{key}" for key in unknown)
+            problems[name] = f"{what} {names}, which this table has no column for" + (
+                " (a column cannot read its own results)." if own_key in unknown else "."
+            )
     if problems:
         raise EnrichmentProblems(problems)
     assert config is not None

@@ -211,6 +211,7 @@ def test_column_and_row_actions_answer_htmx_with_the_grid_and_messages(
     row_add = client.post(reverse("row_add", args=[table.pk]), {"q": "", "sort": ""}, **HTMX)
     assert row_add.status_code == 200 and b"data-tail" in row_add.content
     assert Row.objects.filter(table=table).count() == 4
+    assert b'<span class="grid-count" aria-live="polite">4 rows</span>' in row_add.content
 
     ids = [str(pk) for pk in Row.objects.filter(table=table).values_list("pk", flat=True)[:2]]
     deleted = client.post(reverse("rows_delete", args=[table.pk]), {"rows": ids}, **HTMX)

@@ -69,6 +69,7 @@ def test_the_panel_adds_an_enrichment_column(client, leads, api) -> None:
         ({"body": '{"a": {{ row.email }}}', "method": "POST"}, "body", "Not valid JSON"),
         ({"endpoint": "ftp://x.example/"}, "endpoint", "http"),
         ({"only_run_if": "row.email ==="}, "only_run_if", "syntax"),
+        ({"only_run_if": "row.emial"}, "only_run_if", "row.emial, which this table has no column"),
         ({"query": "no colon here"}, "query", "name: value"),
         ({"body": '{"a": "{{ row.email"}', "method": "POST"}, "body", "body.a"),
     ],
