@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -18,28 +18,43 @@ class RowView:
 
     Cells win over attributes (see ``BoundedSandboxEnvironment.getattr``), so a column keyed
     ``items`` or ``values`` reads the cell, never a dict method.
+
+    ``columns`` names every column of the row's table: a column the row has no value for (a
+    blank cell, stored as no key) reads as None, like a cell that holds null or empty text.
+    Only a key that is no column at all is missing. Without ``columns`` (a row given as a
+    plain document) the row's own keys are its columns.
     """
 
-    __slots__ = ("_cells",)
+    __slots__ = ("_cells", "_columns")
 
-    def __init__(self, cells: Mapping[str, Any]) -> None:
+    def __init__(self, cells: Mapping[str, Any], columns: Iterable[str] | None = None) -> None:
         self._cells = cells
+        self._columns = frozenset(columns) if columns is not None else None
 
     def __getitem__(self, key: str) -> Any:
-        return self._cells[key]
+        if self._columns is None:
+            return self._cells[key]
+        if key not in self._columns and key not in self._cells:
+            raise KeyError(key)
+        value = self._cells.get(key)
+        return None if value == "" else value
 
     def __contains__(self, key: object) -> bool:
-        return key in self._cells
+        return key in self._cells or (self._columns is not None and key in self._columns)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._cells)
+        if self._columns is None:
+            return iter(self._cells)
+        return iter([*self._cells, *sorted(self._columns.difference(self._cells))])
 
     def __len__(self) -> int:
-        return len(self._cells)
+        if self._columns is None:
+            return len(self._cells)
+        return len(self._columns.union(self._cells))
 
     def to_dict(self) -> dict[str, Any]:
-        """The cells as a plain dict."""
-        return dict(self._cells)
+        """The cells as a plain dict (every column, blank ones as None)."""
+        return {key: self[key] for key in self}
 
 
 def json_default(value: Any) -> Any:

@@ -11,7 +11,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -45,6 +45,9 @@ class TemplateContext:
     """What templates can read: ``row``, ``get_secret(name)``, ``now(offset)``, ``account``,
     ``workspace``.
 
+    ``columns`` lists every column of the row's table, so a blank cell (no key in ``row``)
+    reads as None rather than as a missing column; see ``RowView``.
+
     Every secret value looked up is remembered (``secret_values()``) so the engine can mask it in
     debug records and messages. Safe to share between threads.
     """
@@ -53,12 +56,13 @@ class TemplateContext:
         self,
         *,
         row: Mapping[str, Any] | None = None,
+        columns: Iterable[str] | None = None,
         secrets: Mapping[str, str] | SecretLookup | None = None,
         account: Mapping[str, Any] | None = None,
         workspace: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.row = RowView(row or {})
+        self.row = RowView(row or {}, columns)
         self._lookup: SecretLookup = _as_lookup(secrets)
         self.account = dict(account or {})
         self.workspace = dict(workspace or {})

@@ -2,6 +2,10 @@
 
 Cells are written one key at a time in SQL (``enrich.json_sql``), never by saving the whole
 ``values`` dict, so concurrent edits of different cells of a row all survive.
+
+A row stores its non-blank cells only: a blank cell is no key in ``values`` (the CSV import,
+"+ Row", an edit that clears a cell and every insert agree). Readers treat a missing key, null
+and empty text alike as blank; templates read a blank cell as None.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from enrich.grid import visible_rows
-from enrich.json_sql import JsonSetKey
+from enrich.json_sql import JsonRemoveKey, JsonSetKey
 from enrich.kinds import kind_for
 from enrich.models import Column, ImportJob, Row, Table
 from enrich.signals import cell_written
@@ -30,10 +34,20 @@ def next_row_position(*, table: Table) -> int:
     return 0 if last is None else last + 1
 
 
+def is_blank(value: Any) -> bool:
+    """Whether a cell value is blank (stored as no key at all)."""
+    return value is None or value == ""
+
+
+def without_blanks(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a row stores them: blank cells left out."""
+    return {key: value for key, value in values.items() if not is_blank(value)}
+
+
 def row_add(*, table: Table, values: Mapping[str, Any] | None = None) -> Row:
     """Append an empty row (or one with already-typed ``values``) at the end of ``table``."""
     row = Row.objects.create(
-        table=table, position=next_row_position(table=table), values=dict(values or {})
+        table=table, position=next_row_position(table=table), values=without_blanks(values or {})
     )
     Table.objects.filter(pk=table.pk).update(updated_at=timezone.now())
     return row
@@ -57,12 +71,18 @@ def row_set_value(*, row: Row, column: Column, raw: str) -> Any:
     """
     value = kind_for(column.kind).parse(raw)
     now = timezone.now()
+    if is_blank(value):
+        value = None
+        written = JsonRemoveKey("values", key=column.key)
+    else:
+        written = JsonSetKey("values", key=column.key, value=value)
     with transaction.atomic():
-        Row.objects.filter(pk=row.pk).update(
-            values=JsonSetKey("values", key=column.key, value=value), updated_at=now
-        )
+        Row.objects.filter(pk=row.pk).update(values=written, updated_at=now)
         Table.objects.filter(pk=row.table_id).update(updated_at=now)
-        row.values[column.key] = value
+        if value is None:
+            row.values.pop(column.key, None)
+        else:
+            row.values[column.key] = value
         cell_written.send(sender=Row, row=row, column=column)
     return value
 
@@ -78,7 +98,7 @@ def rows_insert(
     encode = VALUES_ENCODER.encode
     return rows_insert_json(
         table=table,
-        values_json=(encode(values) for values in rows),
+        values_json=(encode(without_blanks(values)) for values in rows),
         start_position=start_position,
         import_job=import_job,
     )

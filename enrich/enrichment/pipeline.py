@@ -33,7 +33,7 @@ from connectors import (
     evaluate_expression,
 )
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
-from enrich.models import Row
+from enrich.models import Column, Row, Table
 
 #: A worker that took a cell this many times without finishing is not going to.
 MAX_DELIVERIES = 5
@@ -62,7 +62,11 @@ def lease() -> timedelta:
 
 
 def template_context(*, enrichment: EnrichmentColumn, row: Row) -> TemplateContext:
-    """What the column's templates see: the row, the workspace's secrets, a few basics."""
+    """What the column's templates see: the row, the workspace's secrets, a few basics.
+
+    Every column of the table is in ``row``: a blank cell (no key in ``Row.values``) reads as
+    None, so ``only run if: row.email`` skips a row without an email instead of failing.
+    """
     table = enrichment.column.table
     account = enrichment.account
     values = row.values
@@ -71,10 +75,25 @@ def template_context(*, enrichment: EnrichmentColumn, row: Row) -> TemplateConte
         values = {**values, **computed_values(row=row, keys=set(enrichment.dependencies))}
     return TemplateContext(
         row=values,
+        columns=table_column_keys(table),
         secrets=connections.secret_lookup(workspace=table.workspace),
         workspace={"id": table.workspace_id, "name": table.workspace.name},
         account={"name": account.name, "type": account.auth_type} if account else {},
     )
+
+
+#: Column keys by table, kept for as long as the table instance lives (one request, or a run's
+#: cached load in a worker): one query per run and worker, not one per cell.
+_COLUMN_KEYS_ATTRIBUTE = "_enrich_column_keys"
+
+
+def table_column_keys(table: Table) -> frozenset[str]:
+    """The keys of every column of ``table`` (hidden and computed ones included)."""
+    keys = getattr(table, _COLUMN_KEYS_ATTRIBUTE, None)
+    if keys is None:
+        keys = frozenset(Column.objects.filter(table=table).values_list("key", flat=True))
+        setattr(table, _COLUMN_KEYS_ATTRIBUTE, keys)
+    return keys
 
 
 def computed_values(*, row: Row, keys: set[str]) -> dict[str, Any]:
