@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from connectors.filtering import get_path
+from connectors.filtering import read_path
 from enrich.enrichment.models import CellResult, ResultField
 from enrich.models import Column, ColumnKind
 
@@ -88,7 +88,7 @@ def _cells(
             found = results.get((row_id, source_id))
             if found is not None:
                 status, value, error = found
-                shown = get_path(value, path) if status == CellResult.Status.DONE else None
+                shown = read_path(value, path) if status == CellResult.Status.DONE else None
                 row_cells[column_id] = ComputedCell(status, shown, error, source_id=source_id)
     return cells
 
@@ -125,14 +125,20 @@ def export_values(
 
 
 def attach_run_progress(*, columns: Sequence[Column]) -> None:
-    """Give each enrichment column among ``columns`` its active run's progress as
-    ``column.progress`` (None when nothing runs), for the grid's header."""
-    from enrich.enrichment.runs import active_runs, run_progress
+    """Give each enrichment column among ``columns`` its newest run as the grid's header shows
+    it: ``column.progress`` while the run is active, else ``column.run_summary`` (counts,
+    duration, requests) until the next run starts; None when the column never ran."""
+    from enrich.enrichment.run_stats import latest_runs, run_summaries
+    from enrich.enrichment.runs import run_progress
 
     enrichments = [column for column in columns if column.kind == ColumnKind.ENRICHMENT]
     if not enrichments:
         return
-    runs = active_runs(column_ids=[column.pk for column in enrichments])
+    runs = latest_runs(column_ids=[column.pk for column in enrichments])
+    progress = {run.pk: run_progress(run=run) for run in runs.values() if run.is_active}
+    # Read after the progress: counting may have just finished a run.
+    summaries = run_summaries(runs=[run for run in runs.values() if not run.is_active])
     for column in enrichments:
         run = runs.get(column.pk)
-        column.progress = run_progress(run=run) if run else None  # type: ignore[attr-defined]
+        column.progress = progress.get(run.pk) if run and run.is_active else None  # type: ignore[attr-defined]
+        column.run_summary = summaries.get(run.pk) if run else None  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ from enrich.enrichment.columns import (
 from enrich.enrichment.forms import EnrichmentForm
 from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
+from enrich.enrichment.run_stats import run_summaries
 from enrich.enrichment.runs import run_cancel, run_progress, run_queue
 from enrich.grid import visible_rows
 from enrich.models import Column, Row, Table
@@ -113,13 +114,18 @@ def _panel_context(
         "columns": columns,
         "sample_rows": sample_rows,
         "account_types_json": json.dumps(form.account_types),
-        "progress": _latest_progress(enrichment) if enrichment else None,
+        **(_run_status(enrichment.runs.order_by("-pk").first()) if enrichment else {}),
     }
 
 
-def _latest_progress(enrichment: EnrichmentColumn):
-    run = enrichment.runs.order_by("-pk").first()
-    return run_progress(run=run) if run else None
+def _run_status(run: Run | None) -> dict[str, Any]:
+    """What the column's progress partial shows of ``run``: its progress while it is active,
+    its summary once it is over."""
+    if run is None:
+        return {"progress": None, "summary": None}
+    progress = run_progress(run=run)  # may find the run over and finish it
+    summary = None if run.is_active else run_summaries(runs=[run])[run.pk]
+    return {"progress": progress, "summary": summary}
 
 
 @require_POST
@@ -182,8 +188,8 @@ def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
     (``rows``, ``since``) swapped in place; polling stops once the run is over."""
     enrichment = _enrichment(request, column_id)
     run = enrichment.runs.order_by("-pk").first()
-    progress = run_progress(run=run) if run else None
-    context: dict[str, Any] = {"enrichment": enrichment, "progress": progress}
+    context: dict[str, Any] = {"enrichment": enrichment, **_run_status(run)}
+    progress = context["progress"]
     try:
         since = parse_datetime(request.GET.get("since", ""))
     except ValueError:  # well formed but not a date, e.g. month 13
@@ -224,7 +230,7 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
         return render(
             request,
             "enrichment/column_status.html#progress",
-            {"enrichment": run.column, "progress": run_progress(run=run)},
+            {"enrichment": run.column, **_run_status(run)},
         )
     messages.info(request, f"Run cancelled; {cancelled:,} cells had not finished.")
     return redirect("table_detail", table_id=run.column.column.table_id)

@@ -1,8 +1,10 @@
-"""Template helpers of enrichment pages: the collapsible JSON tree of a cell's value."""
+"""Template helpers of enrichment pages: the collapsible JSON tree of a cell's value, and how
+long a run took or has left."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -14,6 +16,28 @@ register = template.Library()
 #: A huge answer is shown up to this many nodes; the raw JSON is in the debug record.
 MAX_NODES = 2000
 OPEN_UP_TO = 8
+
+
+@register.filter
+def duration(value: timedelta) -> str:
+    """How long a run took: ``850 ms``, ``12 s``, ``3 min 4 s``, ``2 h 5 min``."""
+    seconds = value.total_seconds()
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    return seconds_left(round(seconds))
+
+
+@register.filter
+def seconds_left(seconds: int) -> str:
+    """A whole number of seconds as people say it: ``45 s``, ``3 min 4 s``, ``2 h 5 min``."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 @register.simple_tag

@@ -3,7 +3,11 @@ the real views (no worker: runs are planned and executed in-process where a test
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from enrich.enrichment.models import CellResult, EnrichmentColumn, ResultField, Run
@@ -228,3 +232,40 @@ def test_the_row_picker_lists_imported_rows_and_a_bad_row_is_a_404(
     assert page.status_code == 200
     assert "#1 · ada@example.test" in page.content.decode()
     assert refused.status_code == 404
+
+
+def test_the_run_summary_stays_in_the_header_until_the_next_run(
+    client, leads, api, make_enrichment
+) -> None:
+    api.route("/", json_reply({"ok": True}))
+    enrichment = make_enrichment(
+        leads,
+        request={"endpoint": api.url("/?e={{ row.email }}")},
+        only_run_if='row.country == "US"',
+    )
+    grid_url = reverse("table_detail", args=[leads.pk])
+    client.post(reverse("enrichment_run", args=[enrichment.pk]), {"scope": "all"})
+    run = Run.objects.get()
+    run_plan(run_id=run.pk)
+    for row in Row.objects.filter(table=leads):
+        enrich_cell(run_id=run.pk, row_id=row.pk)
+    client.get(reverse("enrichment_progress", args=[enrichment.pk]), HTTP_HX_REQUEST="true")
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(grid_url, HTTP_HX_REQUEST="true").content.decode()
+
+    summary = re.sub(r"\s+", " ", re.search(r'<p class="run-summary".*?</p>', html, re.S)[0])
+    assert "Last run" in summary
+    assert "6 done" in summary and "0 errors" in summary and "4 skipped" in summary
+    assert "6 requests" in summary  # the skipped rows sent none
+    assert re.search(r"· \d+ (ms|s) ·", summary), summary  # the duration
+    sums = [
+        q for q in queries.captured_queries if 'SUM("enrichment_cellresult"."requests")' in q["sql"]
+    ]
+    assert len(sums) == 1  # one aggregate for the page, not one query per cell
+    assert 'class="run-progress__bar"' not in html
+
+    client.post(reverse("enrichment_run", args=[enrichment.pk]), {"scope": "all", "force": "1"})
+    html = client.get(grid_url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="run-summary"' not in html  # the next run shows its progress instead
+    assert 'class="run-progress__bar"' in html

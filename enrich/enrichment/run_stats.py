@@ -1,0 +1,135 @@
+"""What a run is about to send and what the last run sent: read-only selectors.
+
+``run_estimate`` answers the confirm step of a big run ("25 rows, 25 requests") with the same
+choice of cells the planner makes; ``last_run_summaries`` gives the grid header each column's
+last finished run (counts, duration, requests) with one aggregate query for the whole page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.db.models import Count, Max, Sum
+
+from connectors import RequestConfig
+from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
+from enrich.enrichment.runs import _choose, _chunks
+from enrich.grid import visible_rows
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run of ``enrichment`` with these settings would send if queued now."""
+
+    enrichment: EnrichmentColumn
+    scope: str
+    force: bool
+    rows: int
+    #: Tries per request, the first included: the most a row can cost when every try fails.
+    attempts: int
+    host: str
+
+    @property
+    def requests(self) -> int:
+        return self.rows
+
+    @property
+    def most_requests(self) -> int:
+        return self.rows * self.attempts
+
+
+def run_estimate(
+    *,
+    enrichment: EnrichmentColumn,
+    scope: str = Run.Scope.ALL,
+    row_ids: Iterable[int] = (),
+    force: bool = False,
+) -> RunEstimate:
+    """Count the cells a run would queue: every visible row when forced (one count query),
+    otherwise the planner's own choice, read a chunk of rows at a time."""
+    run = Run(
+        column=enrichment,
+        scope=Run.Scope(scope),
+        row_ids=sorted({int(row_id) for row_id in row_ids}),
+        force=force,
+    )
+    rows = visible_rows(table=enrichment.column.table).order_by("position", "pk")
+    if run.scope == Run.Scope.ROWS:
+        rows = rows.filter(pk__in=run.row_ids)
+    if run.force or run.scope == Run.Scope.ROWS:
+        count = rows.count()
+    else:
+        count = sum(len(_choose(run=run, rows=chunk)) for chunk in _chunks(rows))
+    config = RequestConfig.model_validate(enrichment.request)
+    netloc = urlsplit(config.endpoint).netloc
+    return RunEstimate(
+        enrichment=enrichment,
+        scope=run.scope,
+        force=run.force,
+        rows=count,
+        attempts=config.retry.attempts,
+        host="" if "{" in netloc else netloc,
+    )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run as its column header shows it until the next run starts."""
+
+    run: Run
+    done: int
+    error: int
+    skipped: int
+    cancelled: int
+    #: HTTP requests its cells sent (retries and token refresh re-sends included).
+    requests: int
+
+    @property
+    def duration(self) -> timedelta | None:
+        start = self.run.started_at or self.run.created_at
+        if self.run.finished_at is None or start is None:
+            return None
+        return max(timedelta(0), self.run.finished_at - start)
+
+
+def run_summaries(*, runs: Iterable[Run]) -> dict[int, RunSummary]:
+    """The summary of each of ``runs`` by run id: one aggregate query for all of them."""
+    by_id = {run.pk: run for run in runs}
+    counts: dict[int, dict[str, int]] = {run_id: {} for run_id in by_id}
+    requests: dict[int, int] = dict.fromkeys(by_id, 0)
+    if by_id:
+        grouped = (
+            CellResult.objects.filter(run_id__in=list(by_id))
+            .values("run_id", "status")
+            .annotate(cells=Count("pk"), requests=Sum("requests"))
+            .order_by()
+        )
+        for group in grouped:
+            counts[group["run_id"]][group["status"]] = group["cells"]
+            requests[group["run_id"]] += group["requests"] or 0
+    return {
+        run_id: RunSummary(
+            run=run,
+            done=counts[run_id].get(CellResult.Status.DONE, 0),
+            error=counts[run_id].get(CellResult.Status.ERROR, 0),
+            skipped=counts[run_id].get(CellResult.Status.SKIPPED, 0),
+            cancelled=counts[run_id].get(CellResult.Status.CANCELLED, 0),
+            requests=requests[run_id],
+        )
+        for run_id, run in by_id.items()
+    }
+
+
+def latest_runs(*, column_ids: Iterable[int]) -> dict[int, Run]:
+    """The newest run of each of these enrichment columns, by column id (one query)."""
+    newest = (
+        Run.objects.filter(column_id__in=list(column_ids))
+        .order_by()
+        .values("column_id")
+        .annotate(newest=Max("pk"))
+        .values("newest")
+    )
+    return {run.column_id: run for run in Run.objects.filter(pk__in=newest)}
