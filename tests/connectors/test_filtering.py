@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connectors import Engine, RequestConfig, drop_nulls, filter_response, parse_field_paths
+from connectors.filtering import get_path, read_path
 from tests.servers import LocalServer, Reply, compressed_json, json_reply, text_reply
 
 Make = Callable[..., RequestConfig]
@@ -40,12 +41,46 @@ def paths(text: str) -> tuple[tuple[str, ...], ...]:
         ("data.person.name.first", None),
         (
             "data.person.name, items.0.id, missing",
-            {"data.person.name": "Ada", "items.0.id": 1, "missing": None},
+            {"data": {"person": {"name": "Ada"}}, "items": [{"id": 1}], "missing": None},
+        ),
+        (
+            "data.person.name, data.person.age, items.-1.id, items.1",
+            {"data": {"person": {"name": "Ada", "age": 36}}, "items": [None, {"id": 2}, {"id": 3}]},
+        ),
+        ("data.person, data.person.name", {"data": {"person": ANSWER["data"]["person"]}}),
+        ("items.9.id, items.first, 1", {"items": [], "1": "a key that looks like an index"}),
+        (
+            "data.person.name.first, data.nobody.x",
+            {"data": {"person": {"name": None}, "nobody": None}},
         ),
     ],
 )
 def test_field_paths_select_values(field_paths: str, expected: Any) -> None:
     assert filter_response(ANSWER, paths(field_paths)) == expected
+
+
+@pytest.mark.parametrize(
+    "field_paths",
+    [
+        "data.person.name, items.0.id",
+        "data.person.age, items.-1.id, items.1.id, 1",
+        "data.person.email, data.nobody.name, items.9.id",
+        "items.2.id, items.0.id, data.person",
+    ],
+)
+def test_every_kept_path_reads_the_same_in_the_kept_value(field_paths: str) -> None:
+    kept = filter_response(ANSWER, paths(field_paths))
+    for path in paths(field_paths):
+        assert read_path(kept, path) == get_path(ANSWER, path), path
+
+
+def test_values_kept_in_the_older_flat_shape_still_read_by_path() -> None:
+    flat = {"query.email": "ada@example.test", "headers": {"x-id": "7"}, "a.b": {"c": [1, 2]}}
+    assert read_path(flat, ("query", "email")) == "ada@example.test"
+    assert read_path(flat, ("headers", "x-id")) == "7"
+    assert read_path(flat, ("a", "b", "c", "1")) == 2
+    assert read_path(flat, ("query", "name")) is None
+    assert read_path({"query": {"email": "new"}}, ("query", "email")) == "new"
 
 
 def test_paths_into_a_list_answer_and_a_scalar_answer() -> None:
