@@ -1,7 +1,7 @@
 """What a run is about to send and what the last run sent: read-only selectors.
 
 ``run_estimate`` answers the confirm step of a big run ("25 rows, 25 requests") with the same
-choice of cells the planner makes; ``last_run_summaries`` gives the grid header each column's
+choice of cells the planner makes; ``run_summaries`` gives the grid header each column's
 last finished run (counts, duration, requests) with one aggregate query for the whole page.
 """
 
@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from connectors import RequestConfig
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
-from enrich.enrichment.runs import _choose, _chunks
+from enrich.enrichment.runs import _choose
 from enrich.grid import visible_rows
+from enrich.models import Row
+
+ESTIMATE_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ def run_estimate(
     if run.force or run.scope == Run.Scope.ROWS:
         count = rows.count()
     else:
-        count = sum(len(_choose(run=run, rows=chunk)) for chunk in _chunks(rows))
+        # The planner's own choice (inputs changed, never run, in error), so the count is true.
+        count = sum(len(_choose(run=run, rows=chunk)) for chunk in _row_chunks(rows))
     config = RequestConfig.model_validate(enrichment.request)
     netloc = urlsplit(config.endpoint).netloc
     return RunEstimate(
@@ -73,6 +77,20 @@ def run_estimate(
         attempts=config.retry.attempts,
         host="" if "{" in netloc else netloc,
     )
+
+
+def _row_chunks(rows: QuerySet[Row]) -> Iterable[list[Row]]:
+    """``rows`` in (position, id) order, a chunk at a time on the index."""
+    last: tuple[int, int] | None = None
+    while True:
+        page = rows
+        if last is not None:
+            page = page.filter(Q(position__gt=last[0]) | Q(position=last[0], pk__gt=last[1]))
+        chunk = list(page.only("pk", "position", "values")[:ESTIMATE_CHUNK])
+        if not chunk:
+            return
+        yield chunk
+        last = (chunk[-1].position, chunk[-1].pk)
 
 
 @dataclass(frozen=True)

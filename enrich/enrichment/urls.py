@@ -13,7 +13,17 @@ urlpatterns = [
     ),
     path("enrichment/<int:column_id>/", views.enrichment_edit, name="enrichment_edit"),
     path("enrichment/<int:column_id>/test/", views.enrichment_test, name="enrichment_test"),
+    path(
+        "enrichment/<int:column_id>/test/rows/",
+        views.enrichment_test_rows,
+        name="enrichment_test_rows",
+    ),
     path("enrichment/<int:column_id>/run/", views.enrichment_run, name="enrichment_run"),
+    path(
+        "enrichment/<int:column_id>/run/confirm/",
+        views.enrichment_run_confirm,
+        name="enrichment_run_confirm",
+    ),
     path(
         "enrichment/<int:column_id>/progress/",
         views.enrichment_progress,

@@ -30,9 +30,9 @@ from enrich.enrichment.columns import (
 from enrich.enrichment.forms import EnrichmentForm
 from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
-from enrich.enrichment.run_stats import run_summaries
+from enrich.enrichment.run_stats import RunEstimate, run_estimate, run_summaries
 from enrich.enrichment.runs import run_cancel, run_progress, run_queue
-from enrich.grid import visible_rows
+from enrich.grid import GridQuery, filtered_rows, visible_rows
 from enrich.models import Column, Row, Table
 
 
@@ -102,17 +102,12 @@ def _panel_context(
 ) -> dict[str, Any]:
     own = enrichment.column.key if enrichment else None
     columns = [column for column in table.columns.order_by("position", "pk") if column.key != own]
-    sample_rows = list(visible_rows(table=table).order_by("position", "pk")[:50])
-    for row in sample_rows:
-        # What the row picker shows: the row's first non-empty cell in column order.
-        filled = (row.values.get(column.key) for column in columns)
-        row.preview = next((str(value) for value in filled if value not in (None, "")), "")
     return {
         "table": table,
         "form": form,
         "enrichment": enrichment,
         "columns": columns,
-        "sample_rows": sample_rows,
+        "sample_rows": _row_choices(table=table, columns=columns),
         "account_types_json": json.dumps(form.account_types),
         **(_run_status(enrichment.runs.order_by("-pk").first()) if enrichment else {}),
     }
@@ -126,6 +121,42 @@ def _run_status(run: Run | None) -> dict[str, Any]:
     progress = run_progress(run=run)  # may find the run over and finish it
     summary = None if run.is_active else run_summaries(runs=[run])[run.pk]
     return {"progress": progress, "summary": summary}
+
+
+#: Rows the "Test on a row" picker offers at once; a search finds any other.
+ROW_CHOICES = 50
+
+
+def _row_choices(*, table: Table, columns: list[Column], search: str = "") -> list[Row]:
+    """The rows the picker offers: the first ones, or those with ``search`` in any stored
+    column. Each gets ``preview``: its first two non-empty cells in column order."""
+    stored = [column for column in columns if column.kind not in COMPUTED_KINDS]
+    query = GridQuery(search=search.strip()[:200])
+    rows = list(filtered_rows(table=table, columns=stored, query=query)[:ROW_CHOICES])
+    for row in rows:
+        filled = (row.values.get(column.key) for column in stored)
+        shown = [str(value) for value in filled if value not in (None, "")][:2]
+        row.preview = " · ".join(shown)  # type: ignore[attr-defined]
+    return rows
+
+
+@workspace_required
+def enrichment_test_rows(request: HttpRequest, column_id: int) -> HttpResponse:
+    """The picker's rows matching ``q`` (any column), so a test can use any row."""
+    enrichment = _enrichment(request, column_id)
+    table = enrichment.column.table
+    columns = [
+        column for column in table.columns.order_by("position", "pk") if column.pk != enrichment.pk
+    ]
+    search = request.GET.get("q", "")
+    return render(
+        request,
+        "enrichment/panel.html#row-options",
+        {
+            "sample_rows": _row_choices(table=table, columns=columns, search=search),
+            "search": search.strip(),
+        },
+    )
 
 
 @require_POST
@@ -173,6 +204,42 @@ def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
         )
     messages.info(request, f"Running “{enrichment.column.label}”.")
     return redirect("table_detail", table_id=enrichment.column.table_id)
+
+
+def _confirm(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """The confirm step of a run that sends many requests: a page, or for htmx its dialog."""
+    estimates: list[RunEstimate] = context["estimates"]
+    context |= {
+        "rows": sum(estimate.rows for estimate in estimates),
+        "requests": sum(estimate.requests for estimate in estimates),
+        "most_requests": sum(estimate.most_requests for estimate in estimates),
+        "hosts": sorted({estimate.host for estimate in estimates if estimate.host}),
+    }
+    template = "enrichment/run_confirm.html"
+    if request.htmx:
+        template += "#confirm"
+    return render(request, template, context)
+
+
+@workspace_required
+def enrichment_run_confirm(request: HttpRequest, column_id: int) -> HttpResponse:
+    """Before a run over the whole column: how many rows it queues and requests it sends."""
+    enrichment = _enrichment(request, column_id)
+    scope = request.GET.get("scope", Run.Scope.ALL)
+    if scope not in {Run.Scope.ALL, Run.Scope.UNFINISHED}:
+        scope = Run.Scope.ALL
+    force = request.GET.get("force") == "1"
+    return _confirm(
+        request,
+        {
+            "enrichment": enrichment,
+            "estimates": [run_estimate(enrichment=enrichment, scope=scope, force=force)],
+            "scope": scope,
+            "force": force,
+            "action": reverse("enrichment_run", args=[enrichment.pk]),
+            "back_url": reverse("table_detail", args=[enrichment.column.table_id]),
+        },
+    )
 
 
 #: Cells a progress poll sends back at most: the rows the user can see.
@@ -241,12 +308,37 @@ def cell_detail(request: HttpRequest, row_id: int, column_id: int) -> HttpRespon
     """A cell's value as a JSON tree, its error in plain words, attempts, timing and the
     masked request/response, with "Add as column" on every field."""
     enrichment = _enrichment(request, column_id)
-    row = get_object_or_404(Row, pk=row_id, table=enrichment.column.table)
+    row = get_object_or_404(
+        Row.objects.select_related("table"), pk=row_id, table=enrichment.column.table
+    )
     cell = CellResult.objects.filter(row=row, column=enrichment).select_related("run").first()
     template = "enrichment/cell_detail.html"
     if request.htmx:
         template += "#panel"
-    return render(request, template, {"enrichment": enrichment, "row": row, "cell": cell})
+    return render(
+        request,
+        template,
+        {"enrichment": enrichment, "row": row, "cell": cell, **_row_names(row)},
+    )
+
+
+def _row_names(row: Row) -> dict[str, Any]:
+    """How the panel names its row: its number in the table's order and its first column's
+    value (the first stored column, as the grid shows them)."""
+    earlier = Q(position__lt=row.position) | Q(position=row.position, pk__lt=row.pk)
+    number = visible_rows(table=row.table).filter(earlier).count() + 1
+    first = (
+        Column.objects.filter(table_id=row.table_id, hidden=False, import_job__isnull=True)
+        .exclude(kind__in=COMPUTED_KINDS)
+        .order_by("position", "pk")
+        .first()
+    )
+    value = row.values.get(first.key) if first else None
+    return {
+        "row_number": number,
+        "row_title": "" if value in (None, "") else str(value),
+        "row_title_column": first.label if first else "",
+    }
 
 
 @require_POST
@@ -277,12 +369,30 @@ def table_auto_update(request: HttpRequest, table_id: int) -> HttpResponse:
     return _to_grid(request, table)
 
 
-@require_POST
 @workspace_required
 def account_columns_rerun(request: HttpRequest, account_id: int) -> HttpResponse:
-    """After editing an account: run again every column that uses it, every row."""
+    """After editing an account: run again every column that uses it, every row. GET says
+    how many rows and requests that is and asks to confirm; POST queues the runs."""
     account = get_object_or_404(Account, pk=account_id, workspace=request.workspace)
-    enrichments = list(EnrichmentColumn.objects.filter(account=account).select_related("column"))
+    enrichments = list(
+        EnrichmentColumn.objects.filter(account=account)
+        .select_related("column__table")
+        .order_by("column__table__name", "column__position", "pk")
+    )
+    if request.method != "POST":
+        return _confirm(
+            request,
+            {
+                "account": account,
+                "estimates": [
+                    run_estimate(enrichment=enrichment, force=True) for enrichment in enrichments
+                ],
+                "scope": Run.Scope.ALL,
+                "force": True,
+                "action": reverse("account_columns_rerun", args=[account.pk]),
+                "back_url": reverse("account_detail", args=[account.pk]),
+            },
+        )
     with transaction.atomic():
         for enrichment in enrichments:
             run_queue(enrichment=enrichment, force=True, created_by=request.user)

@@ -14,3 +14,75 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary")?.focus();
   }
 });
+
+// A menu closes once one of its actions is chosen: htmx answers in place, so nothing else would.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  event.detail.elt.closest?.("details.menu[open]")?.removeAttribute("open");
+});
+document.addEventListener("submit", (event) => {
+  event.target.closest("details.menu[open]")?.removeAttribute("open");
+});
+
+// An open menu stays inside the window: shifted left when it would pass the right edge, and
+// scrolling inside itself when it would pass the bottom. (Column menus are placed by grid.js.)
+document.addEventListener("toggle", (event) => {
+  const menu = event.target;
+  if (!menu.matches?.("details.menu") || !menu.open || menu.matches(".grid__menu")) return;
+  const panel = menu.querySelector(":scope > .menu__panel");
+  if (!panel) return;
+  panel.style.transform = "";
+  panel.style.maxHeight = "";
+  const box = panel.getBoundingClientRect();
+  const margin = 8;
+  let shift = 0;
+  if (box.right > window.innerWidth - margin) shift = window.innerWidth - margin - box.right;
+  if (box.left + shift < margin) shift = margin - box.left;
+  if (shift) panel.style.transform = `translateX(${Math.round(shift)}px)`;
+  if (box.bottom > window.innerHeight - margin) {
+    panel.style.maxHeight = `${Math.max(120, window.innerHeight - margin - box.top)}px`;
+    panel.style.overflowY = "auto";
+  }
+}, true); // "toggle" does not bubble
+
+// A confirm step loaded by htmx into the page's dialog opens as a modal: the focus goes to its
+// main button; Escape or "Cancel" closes it, and so does sending its form.
+document.addEventListener("htmx:afterSwap", (event) => {
+  const dialog = event.detail.target;
+  if (dialog.id !== "confirm-dialog") return;
+  if (!dialog.open) dialog.showModal();
+  dialog.querySelector("[autofocus]")?.focus();
+});
+document.addEventListener("click", (event) => {
+  const close = event.target.closest("#confirm-dialog [data-close-dialog]");
+  if (!close) return;
+  event.preventDefault();
+  close.closest("dialog").close();
+});
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const dialog = document.getElementById("confirm-dialog");
+  if (dialog?.open && dialog.contains(event.detail.elt)) dialog.close();
+});
+
+// A run's time left only counts down: a later poll that estimates more (the last answers are
+// often the slow ones) is not believed, and once the countdown is over it says "finishing…".
+(() => {
+  const ends = new Map(); // run id -> when its countdown reaches zero (ms)
+  const spoken = (seconds) => {
+    if (seconds < 60) return `${seconds} s`;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
+    return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
+  };
+  const countDown = () => {
+    const now = Date.now();
+    for (const eta of document.querySelectorAll(".run-progress__eta[data-eta-s]")) {
+      const estimate = now + Number(eta.dataset.etaS) * 1000;
+      const end = Math.min(estimate, ends.get(eta.dataset.run) ?? estimate);
+      ends.set(eta.dataset.run, end);
+      const left = Math.round((end - now) / 1000);
+      eta.textContent = left > 0 ? `about ${spoken(left)} left` : "finishing…";
+    }
+  };
+  document.addEventListener("htmx:afterSettle", countDown);
+  document.addEventListener("DOMContentLoaded", countDown);
+})();

@@ -42,7 +42,9 @@
   // An enrichment cell is not typed into: a click or Enter opens its details beside the grid.
   function openDetail(td) {
     htmx.ajax("GET", td.dataset.detail, { target: "#cell-panel", swap: "innerHTML" }).then(() => {
-      document.querySelector("#cell-panel .cell-panel")?.focus();
+      // The grid has narrowed to make room for the panel: keep the cell in sight.
+      td.scrollIntoView({ block: "nearest", inline: "nearest" });
+      document.querySelector("#cell-panel .cell-panel")?.focus({ preventScroll: true });
     });
   }
 
@@ -193,6 +195,9 @@
     const width = panel.offsetWidth;
     panel.style.top = `${anchor.bottom + 4}px`;
     panel.style.left = `${Math.max(8, Math.min(anchor.right - width, window.innerWidth - width - 8))}px`;
+    // Below the header there may be less room than the menu needs: it scrolls inside itself.
+    panel.style.maxHeight = `${Math.max(120, window.innerHeight - anchor.bottom - 12)}px`;
+    panel.style.overflowY = "auto";
   }, true); // "toggle" does not bubble
   function closeColumnMenus() {
     document.querySelectorAll("#grid .grid__menu[open]").forEach((menu) => menu.removeAttribute("open"));
@@ -209,14 +214,19 @@
     event.target.elements.q.value = grid().dataset.q || "";
   });
 
-  // After "+ Row" the grid shows the table's end: start on the new row's first cell.
-  document.addEventListener("htmx:afterSettle", (event) => {
+  // After "+ Row" the grid shows the table's end: the new row is scrolled into view and its
+  // first editable cell has the focus, ready to type into. Once per new grid region.
+  document.addEventListener("htmx:afterSettle", () => {
     syncSelection();
     const region = grid();
-    if (region && event.detail.target === region && region.hasAttribute("data-tail")) {
-      const rows = region.querySelectorAll("tbody tr[data-row]");
-      if (rows.length) focusCell(cells(rows[rows.length - 1])[0]);
-    }
+    if (!region || !region.hasAttribute("data-tail") || region.dataset.tailShown) return;
+    region.dataset.tailShown = "1";
+    const rows = region.querySelectorAll("tbody tr[data-row]");
+    const last = rows[rows.length - 1];
+    if (!last) return;
+    const first = cells(last).find((td) => !td.hasAttribute("data-readonly")) || cells(last)[0];
+    focusCell(first);
+    first.scrollIntoView({ block: "nearest", inline: "nearest" });
   });
 
   // A running column's progress poll brings back the cells of the rows in view.

@@ -113,6 +113,8 @@ def b_urls(b, objects) -> dict[str, tuple[str, str]]:
         "enrichment_edit": ("post", reverse("enrichment_edit", args=[enrichment])),
         "enrichment_test": ("post", reverse("enrichment_test", args=[enrichment])),
         "enrichment_run": ("post", reverse("enrichment_run", args=[enrichment])),
+        "enrichment_run_confirm": ("get", reverse("enrichment_run_confirm", args=[enrichment])),
+        "enrichment_test_rows": ("get", reverse("enrichment_test_rows", args=[enrichment])),
         "enrichment_progress": ("get", reverse("enrichment_progress", args=[enrichment])),
         "result_field_create": ("post", reverse("result_field_create", args=[enrichment])),
         "run_cancel": ("post", reverse("run_cancel", args=[objects["run"].pk])),

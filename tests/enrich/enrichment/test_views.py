@@ -269,3 +269,149 @@ def test_the_run_summary_stays_in_the_header_until_the_next_run(
     html = client.get(grid_url, HTTP_HX_REQUEST="true").content.decode()
     assert 'class="run-summary"' not in html  # the next run shows its progress instead
     assert 'class="run-progress__bar"' in html
+
+
+def confirm_text(client, enrichment, **params: str) -> str:
+    response = client.get(
+        reverse("enrichment_run_confirm", args=[enrichment.pk]), params, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def test_a_whole_column_run_says_how_many_rows_and_requests_before_anything_is_sent(
+    client, leads, api, make_enrichment
+) -> None:
+    api.route("/", json_reply({"ok": True}))
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/?e={{ row.email }}")})
+    rows = list(Row.objects.filter(table=leads).order_by("position"))
+
+    first = confirm_text(client, enrichment, scope="all")
+    assert "<html" not in first  # the dialog's content only
+    assert "10 rows</strong>" in first and "10 requests</strong>" in first
+    assert f"to 127.0.0.1:{api.port}" in first
+    assert "up to 30 if every request is retried" in first  # three attempts each
+    assert "Run 10 rows</button>" in first and "autofocus" in first
+    assert not Run.objects.exists() and api.count() == 0  # asking sends nothing
+
+    client.post(
+        reverse("enrichment_run", args=[enrichment.pk]),
+        {"scope": "rows", "rows": [row.pk for row in rows[:4]]},
+    )
+    run = Run.objects.get()
+    run_plan(run_id=run.pk)
+    for row in rows[:4]:
+        enrich_cell(run_id=run.pk, row_id=row.pk)
+
+    assert "6 rows</strong>" in confirm_text(client, enrichment, scope="all")
+    assert "6 rows</strong>" in confirm_text(client, enrichment, scope="unfinished")
+    assert "10 rows</strong>" in confirm_text(client, enrichment, scope="all", force="1")
+    client.post(reverse("cell_update", args=[rows[0].pk, leads.columns.get(key="email").pk]),
+                {"value": "ada@example.test"})  # fmt: skip
+    assert "7 rows</strong>" in confirm_text(client, enrichment, scope="all")  # inputs changed
+    assert "6 rows</strong>" in confirm_text(client, enrichment, scope="unfinished")
+
+
+def test_a_column_with_nothing_to_run_says_so_and_offers_only_to_close(
+    client, workspace, make_table, api, make_enrichment
+) -> None:
+    table = make_table(workspace, columns=("Email",), rows=[])
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/")})
+
+    text = confirm_text(client, enrichment, scope="all", force="1")
+
+    assert "Nothing to run: the table has no rows." in text
+    assert "<form" not in text and "Close</a>" in text
+
+
+def test_the_confirm_step_is_a_page_without_htmx_and_its_form_runs(
+    client, leads, api, make_enrichment
+) -> None:
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")})
+    url = reverse("enrichment_run_confirm", args=[enrichment.pk])
+
+    page = client.get(url, {"scope": "unfinished"})
+    html = page.content.decode()
+
+    assert page.status_code == 200 and "<html" in html
+    assert "not yet run or in error" in html
+    assert f'action="{reverse("enrichment_run", args=[enrichment.pk])}"' in html
+    assert 'name="scope" value="unfinished"' in html
+    assert client.get(url, {"scope": "nonsense"}).status_code == 200  # read as "all"
+
+
+def test_re_running_an_account_s_columns_asks_first_with_the_counts(
+    client, workspace, leads, make_table, api, make_enrichment
+) -> None:
+    from accounts.connection_accounts import account_create
+
+    account = account_create(
+        workspace=workspace, name="Key", auth_type="api_key",
+        fields={"key": "X-API-Key", "value": "k-123"},
+    ).account  # fmt: skip
+    make_enrichment(leads, request={"endpoint": api.url("/")}, account=account)
+    other = make_table(workspace, name="Companies", columns=("Domain",), rows=3)
+    make_enrichment(
+        other, label="Firmographics", request={"endpoint": api.url("/")}, account=account
+    )
+
+    response = client.get(
+        reverse("account_columns_rerun", args=[account.pk]), HTTP_HX_REQUEST="true"
+    )
+
+    text = re.sub(r"\s+", " ", response.content.decode())
+    assert "Re-run every column that uses “Key”?" in text
+    assert 'Profile <span class="muted">in Leads</span>: 10 rows' in text
+    assert 'Firmographics <span class="muted">in Companies</span>: 3 rows' in text
+    assert "13 rows</strong>" in text and "13 requests</strong>" in text
+    assert not Run.objects.exists()
+
+
+def test_test_on_a_row_finds_any_row_by_any_column(
+    client, workspace, make_table, api, make_enrichment
+) -> None:
+    rows = [{"name": f"Person {n}", "email": f"p{n}@example.test"} for n in range(120)]
+    table = make_table(workspace, columns=("Name", "Email"), rows=rows)
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/?e={{ row.email }}")})
+    page = client.get(reverse("enrichment_edit", args=[enrichment.pk])).content.decode()
+    assert page.count("<option value=") - page.count('id="id_') < 200  # not every row at once
+    assert "p119@example.test" not in page
+
+    found = client.get(
+        reverse("enrichment_test_rows", args=[enrichment.pk]), {"q": "P119@"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()  # fmt: skip
+    none = client.get(
+        reverse("enrichment_test_rows", args=[enrichment.pk]), {"q": "nobody"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()  # fmt: skip
+
+    last = Row.objects.get(table=table, values__email="p119@example.test")
+    assert re.findall(r'<option value="(\d+)">([^<]*)</option>', found) == [
+        (str(last.pk), "Person 119 · p119@example.test")
+    ]
+    assert "No row contains “nobody”" in none
+    api.route("/", json_reply({"name": "Person 119"}))
+    tested = client.post(reverse("enrichment_test", args=[enrichment.pk]), {"row": last.pk})
+    html = tested.content.decode()
+    assert "Value the cell would get" in html, html
+    assert "p119@example.test" in html or "p119%40example.test" in html, html
+    assert not CellResult.objects.exists()
+
+
+def test_the_cell_panel_names_its_row_by_number_and_first_column(
+    client, leads, api, make_enrichment
+) -> None:
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")})
+    third = Row.objects.filter(table=leads).order_by("position")[2]
+
+    panel = client.get(
+        reverse("cell_detail", args=[third.pk, enrichment.pk]), HTTP_HX_REQUEST="true"
+    )
+
+    html = re.sub(r"\s+", " ", panel.content.decode())
+    assert (
+        '<p class="cell-panel__row">Row 3 · <span title="Email">lead2@example.test</span></p>'
+        in html
+    )
+    assert 'aria-label="Profile, row 3 (lead2@example.test)"' in html
