@@ -99,13 +99,28 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
     }
 
 
+def account_token_settings(account: Account) -> dict[str, str]:
+    """A JWT-token-endpoint account's token location, type and header: the defaults of every
+    column that uses the account (none of them is secret)."""
+    saved = {name: account.config[name] for name in TOKEN_FIELDS if name in account.config}
+    return ColumnTokenFields.model_validate(saved).model_dump()
+
+
 def _token_fields(spec: EnrichmentSpec, problems: dict[str, str]) -> dict[str, str]:
-    """The column's part of a JWT-token-endpoint account, checked by that type's own rules."""
+    """The token settings the column overrides, checked by the account type's own rules.
+
+    Only the fields given are kept: every other one is read from the account when a request
+    is sent, so editing the account changes every column that does not override it.
+    """
     if spec.account is None or spec.account.auth_type != "jwt_token_endpoint":
         return {}
-    given = {name: str(value) for name, value in spec.token_fields.items() if name in TOKEN_FIELDS}
+    given = {
+        name: str(value)
+        for name, value in spec.token_fields.items()
+        if name in TOKEN_FIELDS and value is not None
+    }
     try:
-        return ColumnTokenFields.model_validate(given).model_dump()
+        return ColumnTokenFields.model_validate(given).model_dump(include=set(given))
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
             problems[str(error["loc"][0])] = error["msg"].removeprefix("Value error, ")

@@ -14,14 +14,17 @@ from django import forms
 
 from accounts.models import Account
 from connectors import Method, RequestConfig, RetryConfig
-from connectors.auth import ColumnTokenFields
-from enrich.enrichment.columns import EnrichmentProblems, EnrichmentSpec
+from enrich.enrichment.columns import (
+    TOKEN_FIELDS,
+    EnrichmentProblems,
+    EnrichmentSpec,
+    account_token_settings,
+)
 from enrich.enrichment.models import EnrichmentColumn
 
 PAIRS_HELP = "One per line as <code>name: value</code>; values may use {{ row.key }}."
 REQUEST_DEFAULTS = RequestConfig(endpoint="https://example.invalid/")
 RETRY_DEFAULTS = RetryConfig()
-TOKEN_DEFAULTS = ColumnTokenFields()
 # Where a problem reported by the schema is shown: request field → form field.
 FIELD_FOR = {
     "method": "method",
@@ -71,19 +74,20 @@ class EnrichmentForm(forms.Form):
         empty_label="No account (open API)",
         help_text="Credentials are added on the server, just before each request.",
     )
+    override_token_settings = forms.BooleanField(
+        required=False,
+        label="Use other token settings than the account's",
+        help_text="Off: the account's token location, type and header apply, and editing the "
+        "account changes this column too.",
+    )
     token_location = forms.CharField(
         required=False,
-        initial=TOKEN_DEFAULTS.token_location,
         help_text="Dot path to the JWT in the token endpoint's answer, e.g. data.access_token.",
     )
     token_type = forms.CharField(
-        required=False,
-        initial=TOKEN_DEFAULTS.token_type,
-        help_text="Prefix before the JWT, e.g. Bearer; empty for none.",
+        required=False, help_text="Prefix before the JWT, e.g. Bearer; empty for none."
     )
-    auth_header_name = forms.CharField(
-        required=False, initial=TOKEN_DEFAULTS.auth_header_name, help_text="Header for the JWT."
-    )
+    auth_header_name = forms.CharField(required=False, help_text="Header for the JWT.")
     method = forms.ChoiceField(choices=[(m.value, m.value) for m in Method], initial="GET")
     endpoint = forms.CharField(
         max_length=4000,
@@ -147,16 +151,32 @@ class EnrichmentForm(forms.Form):
         accounts = Account.objects.filter(workspace=workspace).order_by("name")
         self.fields["account"].queryset = accounts
         self.account_types = {str(account.pk): account.auth_type for account in accounts}
+        #: What a column inherits from each JWT-token-endpoint account (shown, not secret).
+        self.account_token_settings = {
+            str(account.pk): account_token_settings(account)
+            for account in accounts
+            if account.auth_type == "jwt_token_endpoint"
+        }
+        self.fields["override_token_settings"].widget.attrs["data-account-token-settings"] = (
+            json.dumps(self.account_token_settings)
+        )
 
     @classmethod
     def initial_for(cls, enrichment: EnrichmentColumn) -> dict[str, Any]:
         """The form's values for an existing column."""
         config = RequestConfig.model_validate(enrichment.request)
-        tokens = {**TOKEN_DEFAULTS.model_dump(), **enrichment.token_fields}
+        account = enrichment.account
+        inherited = (
+            account_token_settings(account)
+            if account is not None and account.auth_type == "jwt_token_endpoint"
+            else {}
+        )
         return {
             "label": enrichment.column.label,
             "account": enrichment.account_id,
-            **tokens,
+            "override_token_settings": bool(enrichment.token_fields),
+            **inherited,
+            **enrichment.token_fields,
             "method": config.method.value,
             "endpoint": config.endpoint,
             "query": _pairs_text(config.query),
@@ -223,9 +243,11 @@ class EnrichmentForm(forms.Form):
         return EnrichmentSpec(
             request=request,
             account=data["account"],
-            token_fields={
-                name: data[name] for name in ("token_location", "token_type", "auth_header_name")
-            },
+            token_fields=(
+                {name: data[name] for name in TOKEN_FIELDS}
+                if data["override_token_settings"]
+                else {}
+            ),
             only_run_if=data["only_run_if"],
             auto_update=data["auto_update"],
         )

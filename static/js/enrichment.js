@@ -26,11 +26,31 @@
   const types = JSON.parse(form.dataset.accountTypes || "{}");
   const account = form.querySelector("select[name=account]");
   const tokenFields = form.querySelector("[data-token-fields]");
+  // Unless the column overrides them, they are the account's: shown read-only, as inherited.
+  const override = form.querySelector("input[name=override_token_settings]");
+  const tokenInputs = ["token_location", "token_type", "auth_header_name"]
+    .map((name) => form.querySelector(`input[name=${name}]`)).filter(Boolean);
+  const inheritedSettings = () => {
+    const all = JSON.parse(override?.dataset.accountTokenSettings || "{}");
+    return all[account?.value] || null;
+  };
   const showTokenFields = () => {
     if (!account || !tokenFields) return;
     tokenFields.hidden = types[account.value] !== "jwt_token_endpoint";
+    const inherited = inheritedSettings();
+    const own = override?.checked;
+    for (const input of tokenInputs) {
+      input.readOnly = !own;
+      input.classList.toggle("input--inherited", !own);
+      input.title = own ? "" : "From the account";
+      if (!own && inherited) input.value = inherited[input.name] ?? "";
+    }
   };
   account?.addEventListener("change", showTokenFields);
+  override?.addEventListener("change", () => {
+    showTokenFields();
+    if (override.checked) tokenInputs[0]?.focus();
+  });
   showTokenFields();
 
   // An account added in another tab joins the list without reloading (and losing) this form:
@@ -46,6 +66,10 @@
     const added = Array.from(fresh.options).find((option) => !known.has(option.value));
     const chosen = added ? added.value : account.value;
     Object.assign(types, JSON.parse(fresh.closest("form").dataset.accountTypes || "{}"));
+    const freshOverride = fresh.closest("form").querySelector("input[name=override_token_settings]");
+    if (override && freshOverride) {
+      override.dataset.accountTokenSettings = freshOverride.dataset.accountTokenSettings;
+    }
     account.replaceChildren(...Array.from(fresh.options, (option) => option.cloneNode(true)));
     account.value = chosen;
     showTokenFields();

@@ -44,7 +44,7 @@ def test_a_column_runs_every_row_on_a_worker(celery_worker, leads, api, make_enr
     results = cells(enrichment)
     assert run.status == "done" and run.total == 10
     assert [cell.status for cell in results] == ["done"] * 10
-    assert results[3].value == {"data.email": "lead3@example.test", "data.score": 7}
+    assert results[3].value == {"data": {"email": "lead3@example.test", "score": 7}}
     assert api.count("/people") == 10
     progress = run_progress(run=run)
     assert (progress.done, progress.remaining, progress.percent) == (10, 0, 100)
