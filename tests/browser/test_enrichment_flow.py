@@ -152,8 +152,15 @@ def test_a_csv_is_enriched_through_an_api_with_a_stored_key_and_exported(
 
     # Run it from the column's menu: the progress bar shows, the cells fill in as answers
     # arrive, and once the run is over the grid refreshes without a progress bar.
+    # A run over the whole column first says what it will send, and waits for a yes.
     page.get_by_label("Column Profile menu").click()
-    page.get_by_role("button", name="Run rows whose inputs changed").click()
+    page.get_by_role("link", name="Run rows whose inputs changed").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("This queues 3 rows and sends 3 requests")
+    expect(page.locator("#grid .grid__menu[open]")).to_have_count(0)  # the menu closed
+    expect(dialog.get_by_role("button", name="Run 3 rows")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
     expect(page.locator("#grid .run-progress.is-active .run-progress__bar")).to_be_visible()
     wait_for_live_cells(page, "profile")
     expect(profiles.locator(".status-icon--done")).to_have_count(3, timeout=30_000)
@@ -236,3 +243,133 @@ def test_an_account_added_in_another_tab_joins_the_panel_without_losing_it(
     expect(page.locator("#id_account option:checked")).to_have_text("People API")
     expect(page.locator("#id_label")).to_have_value("Profile")  # nothing typed was lost
     assert_no_secret(page)
+
+
+#: 25 leads, every fifth without an email: the data real users import.
+BLANK_EVERY = 5
+NAMES = [f"Lead {n:02d}" for n in range(1, 26)]
+EMAILS = ["" if n % BLANK_EVERY == 0 else f"lead{n:02d}@example.test" for n in range(1, 26)]
+BLANKS_CSV = (
+    "Name,Email\r\n" + "".join(f"{n},{e}\r\n" for n, e in zip(NAMES, EMAILS, strict=True))
+).encode()
+
+
+def sign_in(page, make_user, make_workspace):
+    workspace = make_workspace("Growth", owner=make_user("ada", password=PASSWORD))
+    page.goto("/login/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    return workspace
+
+
+def test_blank_emails_are_skipped_a_nested_field_becomes_a_column_and_a_new_row_is_ready(
+    page, celery_worker, make_user, make_workspace
+) -> None:
+    from enrich.tables import table_create
+    from tests.servers import echo
+
+    workspace = sign_in(page, make_user, make_workspace)
+    table = table_create(workspace=workspace, name="Leads", created_by=None)
+    table_url = f"/tables/{table.pk}/"
+    with LocalServer() as api:
+        api.route("/people", echo())
+
+        # Import 25 leads, five of them without an email.
+        page.goto(f"{table_url}import/")
+        page.set_input_files(
+            "#id_file", {"name": "leads.csv", "mimeType": "text/csv", "buffer": BLANKS_CSV}
+        )
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Import").click()
+        expect(page.get_by_role("status")).to_contain_text("Imported 25 rows")
+        expect(page.locator(".grid-count")).to_have_text("25 rows")
+
+        # An enrichment that only runs where there is an email, keeping two nested fields.
+        page.get_by_text("+ Enrichment").click()
+        page.get_by_role("link", name="HTTP API…").click()
+        page.fill("#id_label", "Echo")
+        page.fill("#id_endpoint", api.url("/people"))
+        page.fill("#id_query", "email: {{ row.email }}")
+        page.fill("#id_field_paths", "query.email, headers")
+        page.fill("#id_only_run_if", "row.emial")
+        page.get_by_role("button", name="Add column").click()
+        # A mistake in the condition is shown under the condition, not under the endpoint.
+        condition = page.locator(".field[data-field='only_run_if']")
+        expect(condition.locator(".field__error")).to_contain_text("row.emial")
+        expect(page.locator(".field[data-field='endpoint'] .field__error")).to_have_count(0)
+        page.fill("#id_only_run_if", "row.email")
+        page.get_by_role("button", name="Add column").click()
+        expect(page.get_by_role("status")).to_contain_text("Column “Echo” added.")
+
+        # The endpoint's input takes its field's width: the whole URL is in view.
+        endpoint = page.locator("#id_endpoint")
+        expect(endpoint).to_have_value(api.url("/people"))
+        field_width = page.locator(".field[data-field='endpoint']").bounding_box()["width"]
+        assert endpoint.bounding_box()["width"] >= field_width - 2
+        assert endpoint.evaluate("input => input.scrollWidth <= input.clientWidth")
+
+        # Test on a row: any row can be found by any column; nothing is written.
+        page.fill("#test-row-search", "Lead 24")
+        expect(page.locator("#test-row option")).to_have_text(["Lead 24 · lead24@example.test"])
+        page.get_by_role("button", name="Send the request").click()
+        result = page.locator("#test-result")
+        expect(result).to_contain_text("Value the cell would get")
+        expect(result.locator(".json-tree")).to_contain_text("lead24@example.test")
+
+        # Run every row: the dialog says what it will send; the blank emails are skipped.
+        page.get_by_role("link", name="Back to the table").click()
+        page.get_by_label("Column Echo menu").click()
+        page.get_by_role("link", name="Run rows whose inputs changed").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("This queues 25 rows and sends at most 25 requests")
+        dialog.get_by_role("button", name="Run 25 rows").click()
+        echoes = column_cells(page, "echo")
+        expect(echoes.locator(".status-icon--done")).to_have_count(20, timeout=30_000)
+        expect(page.locator("#grid .run-progress__bar")).to_have_count(0, timeout=30_000)
+        expect(echoes.locator(".status-icon--skipped")).to_have_count(5)
+        expect(echoes.locator(".status-icon--error")).to_have_count(0)
+        for n, email in enumerate(EMAILS):
+            if not email:
+                expect(echoes.nth(n)).to_have_text("Skipped")
+        summary = page.locator("#grid th[data-key='echo'] .run-summary")
+        expect(summary).to_contain_text("20 done")
+        expect(summary).to_contain_text("0 errors")
+        expect(summary).to_contain_text("5 skipped")
+        expect(summary).to_contain_text("20 requests")
+        assert api.count("/people") == 21  # the test on a row, and one per email
+
+        # The cell panel names its row, keeps its cell in sight and shows the kept shape.
+        echoes.nth(1).click()
+        panel = page.locator("#cell-panel .cell-panel")
+        expect(panel.locator(".cell-panel__row")).to_have_text("Row 2 · Lead 02")
+        assert echoes.nth(1).bounding_box()["x"] + echoes.nth(1).bounding_box()["width"] <= (
+            panel.bounding_box()["x"] + 1
+        )
+        expect(panel.locator(".json-tree")).to_contain_text("lead02@example.test")
+        panel.get_by_title("Add query.email as a column").click()
+        expect(page.get_by_role("status")).to_contain_text("Column “Echo · query.email” added.")
+        kept = column_cells(page, "echo_query_email")
+        expect(kept).to_have_text([email if email else "Skipped" for email in EMAILS])
+
+        # The export has the field's values, and nothing for the skipped rows.
+        page.locator("summary", has_text="Export").click()
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download CSV").click()
+        with open(download_info.value.path(), encoding="utf-8") as exported:
+            lines = list(csv.DictReader(exported))
+        assert [line["Echo · query.email"] for line in lines] == EMAILS
+        assert [line["Name"] for line in lines] == NAMES
+
+        # "+ Row": 26 rows, and the new row's first cell has the focus, in view, for typing.
+        page.get_by_role("button", name="+ Row").click()
+        expect(page.locator(".grid-count")).to_have_text("26 rows")
+        rows = page.locator("#grid tbody tr[data-row]")
+        expect(rows).to_have_count(26)
+        new_name = rows.last.locator("td[data-column]").first
+        expect(new_name).to_be_focused()
+        expect(new_name).to_be_in_viewport()
+        page.keyboard.type("Lead 26")
+        page.keyboard.press("Enter")
+        expect(new_name).to_have_text("Lead 26")

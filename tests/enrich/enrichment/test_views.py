@@ -136,6 +136,7 @@ def test_run_progress_and_the_cell_panel(client, leads, api, make_enrichment) ->
     panel = client.get(reverse("cell_detail", args=[row.pk, enrichment.pk]), HTTP_HX_REQUEST="true")
     html = panel.content.decode()
     assert "Done" in html and "Ada" in html
+    assert "just now" in html  # when it ran
     assert "data.name" in html  # "Add as column" on the field's path
     assert "Request and response" in html
 
