@@ -121,6 +121,8 @@ class HopRecord:
     status: int | None = None
     elapsed_ms: float = 0.0
     error: str | None = None
+    #: Requests this hop sent: 2 when the auth layer sent it again with a fresh token.
+    requests: int = 1
 
 
 @dataclass

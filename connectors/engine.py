@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,13 +254,15 @@ class Engine:
         attempt.hops.append(hop)
         response: httpx.Response | None = None
         started = time.perf_counter()
+        counted = _CountedAuth(auth)
         try:
             with _http_errors(request.url, exchange.config.timeout_s):
-                response = self.client.send(request, auth=auth, stream=True)
+                response = self.client.send(request, auth=counted, stream=True)
         except ConnectorError as exc:
             hop.error = exc.message
             raise
         finally:
+            hop.requests = max(counted.sent, 1)
             hop.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
             # Recorded after sending: the auth flow may have changed or replaced the request.
             sent = response.request if response is not None else request
@@ -309,7 +311,28 @@ class Engine:
             attempts=len(exchange.attempts),
             elapsed_ms=elapsed_ms,
             debug=_debug_record(exchange, masker, error, text),
+            requests=sum(hop.requests for attempt in exchange.attempts for hop in attempt.hops),
         )
+
+
+class _CountedAuth(httpx.Auth):
+    """Counts the requests ``auth``'s flow sends: a refused token refreshed and the request
+    sent again is two requests to the API, and the cell says so."""
+
+    def __init__(self, auth: httpx.Auth) -> None:
+        self.auth = auth
+        self.sent = 0
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        flow = self.auth.sync_auth_flow(request)
+        request = next(flow)
+        while True:
+            self.sent += 1
+            response = yield request
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return
 
 
 def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str | bytes]]:

@@ -27,6 +27,9 @@ class Result:
     attempts: int
     elapsed_ms: float
     debug: DebugRecord = field(repr=False)
+    #: HTTP requests sent to the API in all: every attempt and redirect hop, and a request
+    #: the auth layer sent again after refreshing a refused token (token endpoints not counted).
+    requests: int = 0
 
     def raise_for_error(self) -> None:
         """Raise the error, if there is one."""
@@ -41,6 +44,7 @@ class Result:
             "value": self.value,
             "error": self.error.message if self.error is not None else None,
             "attempts": self.attempts,
+            "requests": self.requests,
             "elapsed_ms": round(self.elapsed_ms, 1),
             "debug": self.debug.to_dict(),
         }

@@ -153,7 +153,7 @@ def execute(*, enrichment: EnrichmentColumn, row: Row) -> Outcome:
         error=result.error.message if result.error else "",
         error_code=result.error.code if result.error else "",
         http_status=result.status,
-        requests=result.attempts,
+        requests=result.requests,
         elapsed_ms=round(result.elapsed_ms),
         debug=result.debug.to_dict(),
     )

@@ -255,6 +255,9 @@ def test_a_401_replaces_the_token_once_and_retries(
         "Bearer token-1",
         "Bearer token-2",
     ]
+    # The refused request and the one sent again both count, in one attempt.
+    assert (result.attempts, result.requests) == (1, 2)
+    assert [hop.requests for hop in result.debug.attempts[0].hops] == [2]
 
 
 def test_a_second_401_is_reported_not_looped(engine, api_server, token_server, options) -> None:
@@ -272,6 +275,7 @@ def test_a_second_401_is_reported_not_looped(engine, api_server, token_server, o
     assert result.status == 401
     assert result.error.code == "upstream_status"
     assert api_server.count() == 2
+    assert result.requests == 2
     assert token_server.count("/token") == 2
 
 

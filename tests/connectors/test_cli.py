@@ -16,7 +16,7 @@ from tests.servers import LocalServer, echo, fail_times, json_reply
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ["--allow-network", "127.0.0.0/8"]
-RESULT_KEYS = {"ok", "status", "value", "error", "attempts", "elapsed_ms", "debug"}
+RESULT_KEYS = {"ok", "status", "value", "error", "attempts", "requests", "elapsed_ms", "debug"}
 
 
 def run(document: Any, *args: str) -> tuple[int, dict[str, Any], str]:

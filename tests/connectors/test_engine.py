@@ -94,7 +94,9 @@ def test_a_result_carries_status_headers_timing_and_attempts(
     assert result.headers["x-request-id"] == "abc"
     assert result.elapsed_ms > 0
     data = result.to_dict()
-    assert set(data) == {"ok", "status", "value", "error", "attempts", "elapsed_ms", "debug"}
+    assert set(data) == {
+        "ok", "status", "value", "error", "attempts", "requests", "elapsed_ms", "debug"
+    }  # fmt: skip
     json.dumps(data)
 
 
