@@ -320,6 +320,8 @@ def test_blank_emails_are_skipped_a_nested_field_becomes_a_column_and_a_new_row_
 
         # Run every row: the dialog says what it will send; the blank emails are skipped.
         page.get_by_role("link", name="Back to the table").click()
+        header = page.locator("#grid th[data-key='echo']")
+        width_before = header.bounding_box()["width"]
         page.get_by_label("Column Echo menu").click()
         page.get_by_role("link", name="Run rows whose inputs changed").click()
         dialog = page.get_by_role("dialog")
@@ -333,6 +335,8 @@ def test_blank_emails_are_skipped_a_nested_field_becomes_a_column_and_a_new_row_
         for n, email in enumerate(EMAILS):
             if not email:
                 expect(echoes.nth(n)).to_have_text("Skipped")
+        # The column kept its width while the answers came in.
+        assert abs(header.bounding_box()["width"] - width_before) < 1
         summary = page.locator("#grid th[data-key='echo'] .run-summary")
         expect(summary).to_contain_text("20 done")
         expect(summary).to_contain_text("0 errors")

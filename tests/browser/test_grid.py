@@ -194,3 +194,44 @@ def test_scrolling_loads_the_next_pages_of_a_long_table(signed_in, settings) -> 
     page.keyboard.press("Escape")
     page.keyboard.press("ArrowDown")
     expect_focus(page, 100, 0)
+
+
+def inside_the_window(page, locator) -> bool:
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+        and box["y"] + box["height"] <= size["height"]
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 560])
+def test_menus_stay_inside_the_window_and_close_once_an_action_is_chosen(signed_in, width) -> None:
+    page, workspace = signed_in
+    table = make_table(
+        workspace,
+        columns=[("Name", "text"), ("City", "text"), ("Country", "text"), ("Notes", "text")],
+        rows=[{"name": "Ada", "city": "London", "country": "UK", "notes": ""}],
+    )
+    page.set_viewport_size({"width": width, "height": 600})
+    page.goto(f"/tables/{table.pk}/")
+
+    page.locator("summary", has_text="+ Enrichment").click()
+    enrichment_menu = page.locator(".grid-toolbar details[open] > .menu__panel")
+    expect(enrichment_menu).to_be_visible()
+    assert inside_the_window(page, enrichment_menu)
+    page.keyboard.press("Escape")
+    expect(enrichment_menu).to_have_count(0)
+
+    # Scrolled to first, as a user does: a menu open while the grid scrolls closes.
+    page.get_by_label("Column Notes menu").scroll_into_view_if_needed()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
+    page.get_by_label("Column Notes menu").click()
+    column_menu = page.locator("#grid .grid__menu[open] > .menu__panel")
+    expect(column_menu).to_be_visible()
+    assert inside_the_window(page, column_menu)
+    column_menu.get_by_role("button", name="Hide").click()
+    expect(page.locator("#grid th[data-key='notes']")).to_have_count(0)
+    expect(page.locator("details.menu[open]")).to_have_count(0)

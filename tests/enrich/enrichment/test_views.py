@@ -416,3 +416,33 @@ def test_the_cell_panel_names_its_row_by_number_and_first_column(
         in html
     )
     assert 'aria-label="Profile, row 3 (lead2@example.test)"' in html
+
+
+@pytest.mark.parametrize(
+    ("pending", "running", "rate", "said"),
+    [
+        (90, 10, 1.0, "about 1 min 40 s left"),
+        (0, 3, 1.0, "finishing…"),  # every cell left is already in flight
+        (5, 1, 0.0, "finishing…"),  # no answer for a while: no rate, no made-up time
+    ],
+)
+def test_the_time_left_is_told_honestly_near_the_end(
+    leads, api, make_enrichment, pending, running, rate, said
+) -> None:
+    from django.template.loader import render_to_string
+
+    from enrich.enrichment.runs import Progress
+
+    enrichment = make_enrichment(leads, request={"endpoint": api.url("/")})
+    run = Run.objects.create(column=enrichment, status=Run.Status.RUNNING, total=110)
+    progress = Progress(
+        run=run, done=10, error=0, skipped=0, pending=pending, running=running, cancelled=0,
+        rate_per_s=rate,
+    )  # fmt: skip
+
+    html = render_to_string(
+        "enrichment/column_status.html#progress", {"enrichment": enrichment, "progress": progress}
+    )
+
+    assert said in html
+    assert html.count("left") <= 1
