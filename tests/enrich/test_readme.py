@@ -24,3 +24,21 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
     assert first_block.split()[:2] == ["make", "run"]
     assert "make test" in first_block
+
+
+def test_the_buttons_the_readme_names_are_on_the_pages() -> None:
+    """Words in bold in the README's walk-through are what the pages say (a menu path is
+    written ``A → B``)."""
+    readme = (ROOT / "README.md").read_text()
+    templates = (
+        "\n".join(path.read_text() for path in (ROOT / "templates").rglob("*.html"))
+        + (ROOT / "enrich" / "enrichment" / "templatetags" / "enrichment.py").read_text()
+    )
+    walkthrough = readme.split("## Connections and secrets", 1)[1].split("## Production", 1)[0]
+    named = [
+        part for bold in re.findall(r"\*\*(.+?)\*\*", walkthrough) for part in bold.split(" → ")
+    ]
+
+    assert "Add account" in named
+    missing = [name for name in named if name not in templates]
+    assert not missing, f"the README names what no page shows: {missing}"
