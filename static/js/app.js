@@ -46,12 +46,24 @@ document.addEventListener("toggle", (event) => {
 
 // A confirm step loaded by htmx into the page's dialog opens as a modal: the focus goes to its
 // main button; Escape or "Cancel" closes it, and so does sending its form.
+let dialogOpener = null; // where the focus goes back to when the dialog closes
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.target?.id !== "confirm-dialog") return;
+  // A menu item that opened it is hidden once its menu closes: its menu's button takes the focus.
+  const menu = event.detail.elt.closest("details.menu");
+  dialogOpener = menu ? menu.querySelector("summary") : event.detail.elt;
+});
 document.addEventListener("htmx:afterSwap", (event) => {
   const dialog = event.detail.target;
   if (dialog.id !== "confirm-dialog") return;
   if (!dialog.open) dialog.showModal();
   dialog.querySelector("[autofocus]")?.focus();
 });
+document.addEventListener("close", (event) => {
+  if (event.target.id !== "confirm-dialog") return;
+  if (dialogOpener?.isConnected) dialogOpener.focus();
+  dialogOpener = null;
+}, true); // "close" does not bubble
 document.addEventListener("click", (event) => {
   const close = event.target.closest("#confirm-dialog [data-close-dialog]");
   if (!close) return;

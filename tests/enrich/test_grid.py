@@ -263,3 +263,14 @@ def test_tables_are_renamed_duplicated_with_or_without_rows_and_deleted_after_co
     client.post(reverse("table_delete", args=[table.pk]))
     assert not Table.objects.filter(pk=table.pk).exists()
     assert full_copy.rows.count() == 5
+
+
+def test_pages_have_a_favicon(client, workspace, make_table) -> None:
+    from django.contrib.staticfiles import finders
+
+    table = make_table(workspace, columns=["Name"], rows=1)
+
+    html = client.get(reverse("table_detail", args=[table.pk])).content.decode()
+
+    icon = re.search(r'<link rel="icon" href="/static/([^"]+)"', html)
+    assert icon and finders.find(icon[1])
