@@ -30,6 +30,7 @@ from accounts.exceptions import (
 )
 from accounts.key_pairs import KEY_PAIR_ALGORITHMS, generate_key_pair, public_jwk
 from accounts.models import Account, Workspace
+from accounts.object_ids import parse_id
 from connectors import AuthConfig, ConfigError, RequestConfig, auth_types
 from connectors.auth import check_signing_key
 from connectors.auth.signing import HMAC_ALGORITHMS
@@ -384,8 +385,8 @@ def account_named(*, workspace: Workspace, name: str) -> Account:
     """The workspace's account called ``name`` (or with that id); ``AccountNotFound`` else."""
     accounts = Account.objects.filter(workspace=workspace).select_related("workspace")
     found = accounts.filter(name=name).first()
-    if found is None and name.isdigit():
-        found = accounts.filter(pk=int(name)).first()
+    if found is None and (account_id := parse_id(name)):
+        found = accounts.filter(pk=account_id).first()
     if found is None:
         raise AccountNotFound(name)
     return found

@@ -10,30 +10,30 @@ urlpatterns = [
     path("signup/", views.sign_up, name="sign_up"),
     path("workspaces/", views.workspace_list, name="workspace_list"),
     path("workspaces/new/", views.workspace_create, name="workspace_create"),
-    path("workspaces/<int:workspace_id>/switch/", views.workspace_switch, name="workspace_switch"),
+    path("workspaces/<id:workspace_id>/switch/", views.workspace_switch, name="workspace_switch"),
     path("members/", views.member_list, name="member_list"),
-    path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
-    path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path("members/<id:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("members/<id:membership_id>/role/", views.member_role, name="member_role"),
     # Settings → Connections
     path("settings/connections/", account_views.account_list, name="account_list"),
     path("settings/connections/new/", account_views.account_create, name="account_create"),
     path(
-        "settings/connections/<int:account_id>/",
+        "settings/connections/<id:account_id>/",
         account_views.account_detail,
         name="account_detail",
     ),
     path(
-        "settings/connections/<int:account_id>/test/",
+        "settings/connections/<id:account_id>/test/",
         account_views.account_test_view,
         name="account_test",
     ),
     path(
-        "settings/connections/<int:account_id>/key-pair/",
+        "settings/connections/<id:account_id>/key-pair/",
         account_views.account_key_pair,
         name="account_key_pair",
     ),
     path(
-        "settings/connections/<int:account_id>/delete/",
+        "settings/connections/<id:account_id>/delete/",
         account_views.account_delete,
         name="account_delete",
     ),
@@ -46,12 +46,12 @@ urlpatterns = [
     # Settings → Secrets
     path("settings/secrets/", secret_views.secret_list, name="secret_list"),
     path(
-        "settings/secrets/<int:secret_id>/replace/",
+        "settings/secrets/<id:secret_id>/replace/",
         secret_views.secret_replace,
         name="secret_replace",
     ),
     path(
-        "settings/secrets/<int:secret_id>/delete/",
+        "settings/secrets/<id:secret_id>/delete/",
         secret_views.secret_delete,
         name="secret_delete",
     ),

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django import forms
 from django.conf import settings
 
+from accounts.object_ids import parse_ids
 from enrich.csv_import import NEW_COLUMN, SKIP
 from enrich.models import TYPED_KINDS, Column, ColumnKind
 
@@ -76,9 +77,10 @@ class IdListField(forms.Field):
 
     def to_python(self, value: object) -> list[int]:
         items = value if isinstance(value, list | tuple) else []
-        if not all(str(item).isdigit() for item in items):
+        ids = parse_ids(items)
+        if len(ids) != len(items):
             raise forms.ValidationError("Row ids are numbers.")
-        return [int(item) for item in items]
+        return ids
 
 
 class RowDeleteForm(forms.Form):

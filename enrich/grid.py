@@ -16,11 +16,14 @@ from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IContains
 
+from accounts.object_ids import MAX_ID
 from enrich.enrichment.grid import COMPUTED_KINDS, export_values
 from enrich.models import Column, ImportJob, Row, Table
 
 EXPORT_CHUNK_SIZE = 2000
 TAIL = "tail"
+#: Far past any table's last row, and leaves room for ``offset + limit`` in 64 bits.
+MAX_OFFSET = MAX_ID // 2
 
 
 @dataclass(frozen=True)
@@ -136,15 +139,18 @@ def _keyset_cursor(cursor: str) -> tuple[int, int] | None:
         return None
     position, _, pk = cursor[1:].partition(".")
     try:
-        return int(position), int(pk)
+        numbers = int(position), int(pk)
     except ValueError:
         return None
+    # A number no 64-bit column holds would reach the query and fail there (a server error).
+    return numbers if all(abs(number) <= MAX_ID for number in numbers) else None
 
 
 def _offset_cursor(cursor: str) -> int:
     if not cursor.startswith("o"):
         return 0
     try:
-        return max(0, int(cursor[1:]))
+        offset = int(cursor[1:])
     except ValueError:
         return 0
+    return offset if 0 <= offset <= MAX_OFFSET else 0

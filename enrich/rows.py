@@ -19,6 +19,7 @@ from django.db import NotSupportedError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.object_ids import parse_ids
 from enrich.grid import visible_rows
 from enrich.json_sql import JsonRemoveKey, JsonSetKey
 from enrich.kinds import kind_for
@@ -55,7 +56,7 @@ def row_add(*, table: Table, values: Mapping[str, Any] | None = None) -> Row:
 
 def rows_delete(*, table: Table, row_ids: Iterable[int]) -> int:
     """Delete the rows of ``table`` among ``row_ids``; ids of other tables are ignored."""
-    ids = {int(row_id) for row_id in row_ids}
+    ids = set(parse_ids(row_ids))
     if not ids:
         return 0
     deleted, _ = visible_rows(table=table).filter(pk__in=ids).delete()

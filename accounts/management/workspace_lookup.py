@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from accounts.models import Workspace
+from accounts.object_ids import parse_id
 
 
 def workspace_named(identifier: str) -> Workspace:
     """The workspace with this id or exact name; an ambiguous name is an error listing ids."""
-    if identifier.isdigit() and (found := Workspace.objects.filter(pk=int(identifier)).first()):
+    workspace_id = parse_id(identifier)
+    if workspace_id and (found := Workspace.objects.filter(pk=workspace_id).first()):
         return found
     matches = list(Workspace.objects.filter(name=identifier).order_by("pk"))
     if not matches:

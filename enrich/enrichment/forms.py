@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 
 from accounts.models import Account
+from accounts.object_ids import ObjectChoiceField
 from connectors import Method, RequestConfig, RetryConfig
 from enrich.enrichment.columns import (
     TOKEN_FIELDS,
@@ -68,7 +69,7 @@ class EnrichmentForm(forms.Form):
     label = forms.CharField(
         max_length=200, widget=forms.TextInput(attrs={"placeholder": "Company profile"})
     )
-    account = forms.ModelChoiceField(
+    account = ObjectChoiceField(
         queryset=Account.objects.none(),
         required=False,
         empty_label="No account (open API)",

@@ -4,39 +4,39 @@ from enrich.enrichment import views
 
 urlpatterns = [
     path(
-        "tables/<int:table_id>/enrichment/new/", views.enrichment_create, name="enrichment_create"
+        "tables/<id:table_id>/enrichment/new/", views.enrichment_create, name="enrichment_create"
     ),
     path(
-        "tables/<int:table_id>/enrichment/auto-update/",
+        "tables/<id:table_id>/enrichment/auto-update/",
         views.table_auto_update,
         name="table_auto_update",
     ),
-    path("enrichment/<int:column_id>/", views.enrichment_edit, name="enrichment_edit"),
-    path("enrichment/<int:column_id>/test/", views.enrichment_test, name="enrichment_test"),
+    path("enrichment/<id:column_id>/", views.enrichment_edit, name="enrichment_edit"),
+    path("enrichment/<id:column_id>/test/", views.enrichment_test, name="enrichment_test"),
     path(
-        "enrichment/<int:column_id>/test/rows/",
+        "enrichment/<id:column_id>/test/rows/",
         views.enrichment_test_rows,
         name="enrichment_test_rows",
     ),
-    path("enrichment/<int:column_id>/run/", views.enrichment_run, name="enrichment_run"),
+    path("enrichment/<id:column_id>/run/", views.enrichment_run, name="enrichment_run"),
     path(
-        "enrichment/<int:column_id>/run/confirm/",
+        "enrichment/<id:column_id>/run/confirm/",
         views.enrichment_run_confirm,
         name="enrichment_run_confirm",
     ),
     path(
-        "enrichment/<int:column_id>/progress/",
+        "enrichment/<id:column_id>/progress/",
         views.enrichment_progress,
         name="enrichment_progress",
     ),
     path(
-        "enrichment/<int:column_id>/fields/", views.result_field_create, name="result_field_create"
+        "enrichment/<id:column_id>/fields/", views.result_field_create, name="result_field_create"
     ),
     path(
-        "settings/connections/<int:account_id>/rerun/",
+        "settings/connections/<id:account_id>/rerun/",
         views.account_columns_rerun,
         name="account_columns_rerun",
     ),
-    path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="run_cancel"),
-    path("cells/<int:row_id>/<int:column_id>/", views.cell_detail, name="cell_detail"),
+    path("runs/<id:run_id>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("cells/<id:row_id>/<id:column_id>/", views.cell_detail, name="cell_detail"),
 ]

@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts.decorators import workspace_required
 from accounts.models import Account
+from accounts.object_ids import parse_id, parse_ids
 from connectors import ConfigError
 from enrich.enrichment import pipeline
 from enrich.enrichment.columns import (
@@ -164,9 +165,8 @@ def enrichment_test_rows(request: HttpRequest, column_id: int) -> HttpResponse:
 def enrichment_test(request: HttpRequest, column_id: int) -> HttpResponse:
     """ "Test on a row": send the real request, show what happened, write nothing."""
     enrichment = _enrichment(request, column_id)
-    row_id = request.POST.get("row", "")
     row = get_object_or_404(
-        visible_rows(table=enrichment.column.table), pk=int(row_id) if row_id.isdigit() else 0
+        visible_rows(table=enrichment.column.table), pk=parse_id(request.POST.get("row", "")) or 0
     )
     outcome = pipeline.execute(enrichment=enrichment, row=row)
     return render(
@@ -184,7 +184,7 @@ def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
     scope = request.POST.get("scope", Run.Scope.ALL)
     if scope not in Run.Scope.values:
         scope = Run.Scope.ALL
-    row_ids = [int(value) for value in request.POST.getlist("rows") if value.isdigit()]
+    row_ids = parse_ids(request.POST.getlist("rows"))
     if scope == Run.Scope.ROWS and not row_ids:
         messages.error(request, "Select the rows to run first.")
         return _to_grid(request, enrichment.column.table)
@@ -261,7 +261,7 @@ def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
         since = parse_datetime(request.GET.get("since", ""))
     except ValueError:  # well formed but not a date, e.g. month 13
         since = None
-    row_ids = [int(i) for i in request.GET.get("rows", "").split(",") if i.isdigit()]
+    row_ids = parse_ids(request.GET.get("rows", "").split(","))
     if since is not None and row_ids:
         live_columns = list(
             Column.objects.filter(
