@@ -1,10 +1,15 @@
 """The Celery app: reliable defaults for short, I/O-bound tasks that each call one HTTP API.
 
-Delivery is at-least-once: a task is acknowledged after it ran (``acks_late``) and given back
-to the queue when its worker dies, so every task must be idempotent (the cell pipeline guards
-its writes by run and attempt). The default pool is threads: the work is waiting on sockets.
-The thread pool cannot interrupt a running task, so time limits apply to the prefork pool;
-with threads, every HTTP call carries its own timeout and a task stays well under them.
+The database, not the broker, is the record of what is left to do: every cell and every plan
+is a row with a state and a lease, and each worker's timer (``enrich.enrichment.heartbeat``)
+sends again what a dead worker, a dead planner or a broker restarted empty lost. So a task may
+arrive twice (it is idempotent: a cell is taken by one claim and written once) and the broker
+may drop one (the sweeper notices). Tasks are acknowledged after they ran (``acks_late``) where
+the transport keeps acknowledgements; on Redis it keeps none (see ``settings``).
+
+The default pool is threads: the work is waiting on sockets. The thread pool cannot interrupt
+a running task, so time limits apply to the prefork pool; with threads, every HTTP call carries
+its own timeout and a task stays well under them.
 """
 
 from __future__ import annotations
@@ -29,9 +34,14 @@ app.conf.update(
     accept_content=["json"],
     task_ignore_result=True,
     worker_hijack_root_logger=False,
+    # A broker that restarts or is down for a while is waited for, never a reason to exit:
+    # the worker reconnects forever (a supervisor would only start it into the same outage).
     broker_connection_retry_on_startup=True,
-    # A task cut off by a lost broker connection is redelivered (acks_late); cancel ours.
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    broker_connection_retry=True,
+    broker_connection_max_retries=None,
+    # A task running when the broker connection drops finishes and writes its cell: the
+    # broker would not deliver it again (no acknowledgements kept, see settings).
+    worker_cancel_long_running_tasks_on_connection_loss=False,
 )
 # Celery's Django fixup closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per cell cost more than the cell's own queries. A

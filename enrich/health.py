@@ -1,18 +1,19 @@
-"""Is the system alive? The database answers and a worker has checked in recently."""
+"""Is the system alive? The database answers and a worker has checked in recently.
+
+Workers check in on their own timer every ``ENRICH_HEARTBEAT_S`` (``enrich.enrichment.heartbeat``),
+so a worker that runs is always "seen", whether or not anyone opens a page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from enrich.models import WorkerHeartbeat
 
 WORKER_FRESH_FOR = timedelta(minutes=2)
-PING_EVERY_S = 30
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,3 @@ def health_check() -> Health:
         database_ok = cursor.fetchone() == (1,)
     latest = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
     return Health(database_ok=database_ok, worker_seen_at=latest)
-
-
-def worker_ping() -> None:
-    """Ask a worker to check in, at most once every ``PING_EVERY_S`` seconds per cache."""
-    from enrich.tasks import heartbeat_task
-
-    if cache.add("enrich:worker-ping", 1, timeout=PING_EVERY_S):
-        heartbeat_task.delay()

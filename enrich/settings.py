@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from enrich.environment import (
     dev_key,
@@ -155,7 +156,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # No "unacked" copies in Redis: the database is the record of what is left to do and
+        # the sweeper sends again what a dead worker held. It also keeps workers alive across
+        # a Redis restart: kombu 5.x, closing a channel whose Redis went away, restores the
+        # unacked copies through a transport already torn down and dies with
+        # AttributeError("'NoneType' object has no attribute 'hostname'").
+        "ack_emulation": False,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+    }
 
 CELERY_TASK_DEFAULT_QUEUE = ENV.get("ENRICH_TASK_QUEUE", "enrich")
 CELERY_WORKER_POOL = ENV.get("ENRICH_WORKER_POOL", "threads")
@@ -186,11 +197,24 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # --- Enrichment runs ---------------------------------------------------------------------------
-# A worker owns a running cell this long; after it (the worker died), the cell is picked up again.
-ENRICH_CELL_LEASE_S = env_int(ENV, "ENRICH_CELL_LEASE_S", default=600, minimum=1)
-# Queued cells whose task is no longer in the broker (a broker restarted without persistence)
-# are queued again once they have waited this long with the queue empty.
-ENRICH_REQUEUE_AFTER_S = env_int(ENV, "ENRICH_REQUEUE_AFTER_S", default=60, minimum=1)
+# A worker owns a running cell this long unless it renews the lease; its heartbeat renews the
+# leases of every cell it runs, so only a dead worker's cells run out and are taken over.
+ENRICH_CELL_LEASE_S = env_int(ENV, "ENRICH_CELL_LEASE_S", default=30, minimum=2)
+# How often each worker renews its cells' leases and notes it is alive (one UPDATE each).
+ENRICH_HEARTBEAT_S = env_int(ENV, "ENRICH_HEARTBEAT_S", default=5, minimum=1)
+# How often one of the workers sweeps: re-queues lost cells, resumes stalled plans, ends runs.
+ENRICH_SWEEP_S = env_int(ENV, "ENRICH_SWEEP_S", default=5, minimum=1)
+# A planner that has not advanced for this long is taken over by another worker.
+ENRICH_PLAN_LEASE_S = env_int(ENV, "ENRICH_PLAN_LEASE_S", default=15, minimum=2)
+# A queued cell is presumed lost (its task died with a worker or a planner) only once it has
+# waited this long and the queue is empty or has moved past it.
+ENRICH_REQUEUE_AFTER_S = env_int(ENV, "ENRICH_REQUEUE_AFTER_S", default=10, minimum=1)
+if ENRICH_HEARTBEAT_S * 2 > ENRICH_CELL_LEASE_S:
+    raise ImproperlyConfigured(
+        "ENRICH_CELL_LEASE_S must be at least twice ENRICH_HEARTBEAT_S, or a live worker's "
+        f"cells could run out between two renewals (got {ENRICH_CELL_LEASE_S} and "
+        f"{ENRICH_HEARTBEAT_S})."
+    )
 
 # --- Auth, sessions, security -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -35,8 +35,6 @@ def table_for_request(request: HttpRequest, table_id: int) -> Table:
 def home(request: HttpRequest) -> HttpResponse:
     """The workspace's tables, or a clear first step when there are none."""
     status = health.health_check()
-    if not status.worker_ok:
-        health.worker_ping()
     return render(
         request,
         "enrich/home.html",

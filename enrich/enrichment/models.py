@@ -110,6 +110,32 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="Why the run could not be planned.")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Cells by final status, written when the run ends."
+    )
+    # Planning is resumable: a planner holds the run like a worker holds a cell, records how
+    # far it got after each chunk, and is taken over when it stops advancing.
+    plan_claim = models.CharField(
+        max_length=32, blank=True, help_text="Token of the worker planning the run now."
+    )
+    plan_lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A planner that has not advanced by then is replaced."
+    )
+    plan_position = models.IntegerField(
+        null=True, blank=True, help_text="Position of the last row planned (with plan_row)."
+    )
+    plan_row = models.BigIntegerField(
+        null=True, blank=True, help_text="Id of the last row planned: the plan resumes after it."
+    )
+    plan_unsent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Queue time of the last planned chunk until its tasks are all sent; a "
+        "planner taking over sends them again.",
+    )
+    plan_attempts = models.PositiveIntegerField(
+        default=0, help_text="Times a worker took up the planning of this run."
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -211,3 +237,21 @@ class ResultField(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} → {self.path}"
+
+
+class Sweep(models.Model):
+    """The single row that lets one worker at a time sweep runs, and remembers what it saw."""
+
+    holder = models.CharField(max_length=64, blank=True, help_text="The sweeping worker.")
+    held_until = models.DateTimeField(
+        null=True, blank=True, help_text="Another worker may sweep after this."
+    )
+    broker_epoch = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The broker's marker at the last sweep; a new one means it restarted empty.",
+    )
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sweep by {self.holder or 'nobody'}"

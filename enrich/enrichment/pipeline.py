@@ -7,15 +7,23 @@ A cell is claimed with a fresh token; only the holder of the latest claim may wr
 while the cell still belongs to the same run. So a late duplicate delivery, a cell picked up
 again after its worker died, or a cancelled run can never overwrite a newer result, and each
 execution writes at most once.
+
+A claim is a short lease that the worker's heartbeat renews for every cell it holds (one UPDATE
+per worker, ``renew_leases``), so a slow call keeps its cell and a dead worker's cells run out
+within ``ENRICH_CELL_LEASE_S``. A cell whose execution raises is written as an error at once;
+the write that leaves a run with nothing to do ends the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,6 +42,8 @@ from connectors import (
 )
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.models import Column, Row, Table
+
+logger = logging.getLogger(__name__)
 
 #: A worker that took a cell this many times without finishing is not going to.
 MAX_DELIVERIES = 5
@@ -165,6 +175,8 @@ def enrich_cell(*, run_id: int, row_id: int) -> str:
     Safe to call more than once for the same cell (at-least-once delivery): only a cell that
     is queued for this run, or running with an expired lease, is taken.
     """
+    from enrich.enrichment.runs import run_finish_if_complete
+
     run = _loaded_run(run_id)
     if run is None:
         return "run gone or cancelled"
@@ -176,6 +188,14 @@ def enrich_cell(*, run_id: int, row_id: int) -> str:
         .only("id", "attempts", "row__id", "row__table_id", "row__values")
         .get(row_id=row_id, column_id=run.column_id)
     )
+    with _held(cell_id=cell.pk, claim=claim):
+        result = _run_claimed(run=run, cell=cell, claim=claim)
+    run_finish_if_complete(run_id=run.pk)
+    return result
+
+
+def _run_claimed(*, run: Run, cell: CellResult, claim: str) -> str:
+    """Execute and write a cell we hold; an unexpected failure is written as its error."""
     if cell.attempts > MAX_DELIVERIES:
         outcome = Outcome(
             status=CellResult.Status.ERROR,
@@ -186,10 +206,51 @@ def enrich_cell(*, run_id: int, row_id: int) -> str:
         written = _write(cell=cell, run=run, claim=claim, outcome=outcome, hashed="")
         return f"gave up after {cell.attempts - 1} deliveries" if written else "superseded"
     enrichment = run.column
-    hashed = input_hash(enrichment=enrichment, row=cell.row)
-    outcome = execute(enrichment=enrichment, row=cell.row)
-    written = _write(cell=cell, run=run, claim=claim, outcome=outcome, hashed=hashed)
+    try:
+        hashed = input_hash(enrichment=enrichment, row=cell.row)
+        outcome = execute(enrichment=enrichment, row=cell.row)
+        written = _write(cell=cell, run=run, claim=claim, outcome=outcome, hashed=hashed)
+    except Exception as exc:
+        # Not a known error (those are outcomes): a bug or a store refusing the value. The
+        # cell ends now with a message, rather than running until its lease and looping.
+        logger.exception("Cell %s of run %s failed", cell.pk, run.pk)
+        failure = Outcome(
+            status=CellResult.Status.ERROR,
+            error=f"The cell failed unexpectedly ({type(exc).__name__}); "
+            "the worker log has the details.",
+            error_code="internal_error",
+        )
+        _write(cell=cell, run=run, claim=claim, outcome=failure, hashed="")
+        raise
     return outcome.status if written else "superseded"
+
+
+#: The cells this process is running, by id, with their claims: the heartbeat renews them.
+_held_cells: dict[int, str] = {}
+_held_lock = threading.Lock()
+
+
+@contextmanager
+def _held(*, cell_id: int, claim: str) -> Iterator[None]:
+    """Hold a cell for the heartbeat while it runs."""
+    with _held_lock:
+        _held_cells[cell_id] = claim
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held_cells.pop(cell_id, None)
+
+
+def renew_leases() -> int:
+    """Extend the lease of every cell this process is running: one UPDATE. Returns how many."""
+    with _held_lock:
+        held = dict(_held_cells)
+    if not held:
+        return 0
+    return CellResult.objects.filter(
+        pk__in=list(held), claim__in=list(held.values()), status=CellResult.Status.RUNNING
+    ).update(lease_until=timezone.now() + lease())
 
 
 _runs: dict[int, tuple[float, Run]] = {}

@@ -1,26 +1,30 @@
-"""Runs of an enrichment column: queue, plan, cancel, watch, and pick up what was lost.
+"""Runs of an enrichment column: queue, plan, cancel, watch and finish.
 
 Queueing returns at once: ``run_queue`` records the run and hands planning to a worker, which
 walks the table in chunks, marks each chosen cell as queued for the run and sends one task per
-row. Progress is counted from the cells themselves, so it survives any worker or broker crash.
+row. The planner holds the run with a lease and records how far it got after every chunk, so
+a planner that dies is taken over by another worker (the sweeper notices) and resumes after
+the last planned row; since each chunk is planned under a lock on the run, two planners never
+queue the same cell. Progress is counted from the cells themselves, so it survives any worker
+or broker crash; the last write of a run, or the sweeper, ends it.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-from kombu.exceptions import ChannelError, KombuError
-from redis.exceptions import RedisError
 
+from enrich.enrichment.broker import BROKER_ERRORS
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.enrichment.pipeline import input_hash
 from enrich.grid import visible_rows
@@ -28,9 +32,21 @@ from enrich.models import Row
 
 logger = logging.getLogger(__name__)
 
-PLAN_CHUNK = 1000
+#: Rows planned per transaction: the plan's progress is recorded after each chunk.
+PLAN_CHUNK = 500
+#: A run whose planning was taken up this many times without finishing is given up.
+MAX_PLAN_ATTEMPTS = 10
 RATE_WINDOW = timedelta(seconds=15)
-REAP_EVERY_S = 5
+UNFINISHED = (CellResult.Status.PENDING, CellResult.Status.RUNNING)
+
+
+class QueueUnreachableError(Exception):
+    """The broker did not take a run's tasks; the run resumes once it answers."""
+
+
+def plan_lease() -> timedelta:
+    """How long a planner holds a run without advancing before another may take it over."""
+    return timedelta(seconds=settings.ENRICH_PLAN_LEASE_S)
 
 
 def run_queue(
@@ -42,67 +58,136 @@ def run_queue(
     created_by: AbstractBaseUser | None = None,
 ) -> Run:
     """Record a run and let a worker plan it after this transaction commits."""
-    from enrich.enrichment.tasks import plan_run_task
-
     run = Run.objects.create(
         column=enrichment,
         scope=Run.Scope(scope),
         row_ids=sorted({int(row_id) for row_id in row_ids}),
         force=force,
         created_by=created_by,
+        plan_lease_until=timezone.now() + plan_lease(),
     )
-    transaction.on_commit(lambda: plan_run_task.delay(run.pk))
+    transaction.on_commit(lambda: send_plan(run_id=run.pk))
     return run
+
+
+def send_plan(*, run_id: int) -> None:
+    """Send the run's planning task; with the broker down, the sweeper sends it later."""
+    from enrich.enrichment.tasks import plan_run_task
+
+    try:
+        plan_run_task.delay(run_id)
+    except BROKER_ERRORS:
+        logger.warning("Run %s: the queue is unreachable; its planning starts later", run_id)
 
 
 def run_plan(*, run_id: int) -> Run:
-    """Choose the run's cells, queue them and send their tasks, a chunk at a time."""
-    from enrich.enrichment.tasks import enrich_cell_task
-
+    """Choose the run's cells, queue them and send their tasks, a chunk at a time, resuming
+    where an earlier planner stopped. Returns at once when another planner holds the run."""
     run = Run.objects.select_related("column__column__table", "column__account").get(pk=run_id)
-    if run.status != Run.Status.PLANNING:
-        return run  # a duplicate delivery, or cancelled before it started
-    Run.objects.filter(pk=run.pk).update(started_at=timezone.now())
+    claim = _plan_claim(run=run)
+    if claim is None:
+        return run  # a duplicate delivery, a live planner, or not planning any more
+    run.refresh_from_db()
+    if run.plan_attempts > MAX_PLAN_ATTEMPTS:
+        _plan_give_up(run=run, claim=claim)
+        return run
+    if run.plan_unsent_at is not None:
+        # The planner before us died while sending its last chunk: send what is still queued.
+        unsent = list(
+            CellResult.objects.filter(
+                run=run, status=CellResult.Status.PENDING, queued_at=run.plan_unsent_at
+            ).values_list("row_id", flat=True)
+        )
+        send_cells(run_id=run.pk, row_ids=unsent)
+        Run.objects.filter(pk=run.pk, plan_claim=claim).update(plan_unsent_at=None)
     rows = visible_rows(table=run.column.column.table).order_by("position", "pk")
     if run.scope == Run.Scope.ROWS:
         rows = rows.filter(pk__in=run.row_ids)
-    total = 0
-    for chunk in _chunks(rows):
-        if Run.objects.filter(pk=run.pk, status=Run.Status.CANCELLED).exists():
-            break
-        chosen = _choose(run=run, rows=chunk)
-        if not chosen:
-            continue
-        with transaction.atomic():
-            _mark_queued(run=run, row_ids=chosen)
-            Run.objects.filter(pk=run.pk).update(total=total + len(chosen))
-            ids = list(chosen)
-            transaction.on_commit(
-                lambda ids=ids: [enrich_cell_task.delay(run.pk, row_id) for row_id in ids]
-            )
-        total += len(chosen)
+    while _plan_chunk(run=run, rows=rows, claim=claim):
+        pass
     # Cells may already be running; the run is "running" (and can finish) once all are queued.
-    Run.objects.filter(pk=run.pk, status=Run.Status.PLANNING).update(
-        status=Run.Status.RUNNING, total=total
+    Run.objects.filter(pk=run.pk, status=Run.Status.PLANNING, plan_claim=claim).update(
+        status=Run.Status.RUNNING, plan_claim="", plan_lease_until=None
     )
+    run_finish_if_complete(run_id=run.pk)
     run.refresh_from_db()
-    if total == 0:
-        _finish(run)
     return run
 
 
-def _chunks(rows) -> Iterable[list[Row]]:
-    """The rows in (position, id) order, PLAN_CHUNK at a time, on the index."""
-    last: tuple[int, int] | None = None
-    while True:
+def _plan_claim(*, run: Run) -> str | None:
+    """Take up the planning of ``run`` unless a live planner holds it; None when not ours."""
+    now = timezone.now()
+    claim = secrets.token_hex(16)
+    taken = (
+        Run.objects.filter(pk=run.pk, status=Run.Status.PLANNING)
+        .filter(Q(plan_claim="") | Q(plan_lease_until__lt=now) | Q(plan_lease_until=None))
+        .update(
+            plan_claim=claim,
+            plan_lease_until=now + plan_lease(),
+            plan_attempts=F("plan_attempts") + 1,
+            started_at=Coalesce(F("started_at"), Value(now)),
+        )
+    )
+    return claim if taken else None
+
+
+def _plan_chunk(*, run: Run, rows: QuerySet[Row], claim: str) -> bool:
+    """Plan the next chunk after the recorded position; False once nothing is left or the run
+    is no longer ours (cancelled, or taken over after we stalled)."""
+    with transaction.atomic():
+        # The lock makes "read the position, queue the chunk, record the position" one step.
+        held = (
+            Run.objects.select_for_update()
+            .filter(pk=run.pk, status=Run.Status.PLANNING, plan_claim=claim)
+            .values("plan_position", "plan_row")
+            .first()
+        )
+        if held is None:
+            return False
         page = rows
-        if last is not None:
-            page = page.filter(Q(position__gt=last[0]) | Q(position=last[0], pk__gt=last[1]))
+        if held["plan_row"] is not None:
+            position, row_id = held["plan_position"], held["plan_row"]
+            page = page.filter(Q(position__gt=position) | Q(position=position, pk__gt=row_id))
         chunk = list(page.only("pk", "position", "values")[:PLAN_CHUNK])
         if not chunk:
-            return
-        yield chunk
-        last = (chunk[-1].position, chunk[-1].pk)
+            return False
+        chosen = _choose(run=run, rows=chunk)
+        now = timezone.now()
+        if chosen:
+            _mark_queued(run=run, row_ids=chosen, now=now)
+        Run.objects.filter(pk=run.pk).update(
+            plan_position=chunk[-1].position,
+            plan_row=chunk[-1].pk,
+            total=F("total") + len(chosen),
+            plan_lease_until=now + plan_lease(),
+            plan_unsent_at=now if chosen else None,
+        )
+
+        def send() -> None:
+            if send_cells(run_id=run.pk, row_ids=chosen) < len(chosen):
+                # Planning stops here; the cells stay queued and marked unsent, and the
+                # planner that takes over once the queue answers sends them first.
+                raise QueueUnreachableError(
+                    f"Run {run.pk}: the queue is unreachable; planning resumes later."
+                )
+            Run.objects.filter(pk=run.pk, plan_claim=claim).update(
+                plan_unsent_at=None, plan_lease_until=timezone.now() + plan_lease()
+            )
+
+        if chosen:
+            transaction.on_commit(send)
+    return True
+
+
+def _plan_give_up(*, run: Run, claim: str) -> None:
+    """Planning failed again and again: end the run with a message, cancel what it queued."""
+    message = f"Queueing the rows failed {MAX_PLAN_ATTEMPTS} times; the worker log has the details."
+    with transaction.atomic():
+        if Run.objects.filter(pk=run.pk, plan_claim=claim, status=Run.Status.PLANNING).update(
+            status=Run.Status.CANCELLED, error=message, finished_at=timezone.now()
+        ):
+            _cancel_cells(run=run)
+    logger.error("Run %s: %s", run.pk, message)
 
 
 def _choose(*, run: Run, rows: Sequence[Row]) -> list[int]:
@@ -132,9 +217,9 @@ def _choose(*, run: Run, rows: Sequence[Row]) -> list[int]:
     return chosen
 
 
-def _mark_queued(*, run: Run, row_ids: Sequence[int]) -> None:
+def _mark_queued(*, run: Run, row_ids: Sequence[int], now: datetime | None = None) -> None:
     """Hand the cells to ``run``: one upsert, keeping each cell's last value on show."""
-    now = timezone.now()
+    now = now or timezone.now()
     CellResult.objects.bulk_create(
         [
             CellResult(
@@ -153,6 +238,21 @@ def _mark_queued(*, run: Run, row_ids: Sequence[int]) -> None:
     )
 
 
+def send_cells(*, run_id: int, row_ids: Sequence[int]) -> int:
+    """Send a task for each of these cells of the run. Returns how many were sent before the
+    broker failed, if it did: the cells stay queued and the sweeper sends them again."""
+    from enrich.enrichment.tasks import enrich_cell_task
+
+    sent = 0
+    try:
+        for row_id in row_ids:
+            enrich_cell_task.delay(run_id, row_id)
+            sent += 1
+    except BROKER_ERRORS:
+        logger.warning("Run %s: the queue is unreachable; %d cells wait", run_id, len(row_ids))
+    return sent
+
+
 def run_cancel(*, run: Run) -> int:
     """Stop a run: no new calls start; cells not finished show as cancelled. Returns how many."""
     with transaction.atomic():
@@ -161,16 +261,36 @@ def run_cancel(*, run: Run) -> int:
         )
         if not updated.update(status=Run.Status.CANCELLED, finished_at=timezone.now()):
             return 0
-        cancelled = CellResult.objects.filter(
-            run=run, status__in=[CellResult.Status.PENDING, CellResult.Status.RUNNING]
-        ).update(
-            status=CellResult.Status.CANCELLED,
-            error="The run was cancelled before this cell finished.",
-            lease_until=None,
-            finished_at=timezone.now(),
-        )
+        cancelled = _cancel_cells(run=run)
+        Run.objects.filter(pk=run.pk).update(counts=_final_counts(run_id=run.pk))
     run.refresh_from_db()
     return cancelled
+
+
+def _cancel_cells(*, run: Run) -> int:
+    return CellResult.objects.filter(run=run, status__in=UNFINISHED).update(
+        status=CellResult.Status.CANCELLED,
+        error="The run was cancelled before this cell finished.",
+        lease_until=None,
+        finished_at=timezone.now(),
+    )
+
+
+def run_finish_if_complete(*, run_id: int) -> bool:
+    """End a running run whose cells are all final: status, finish time and counts. Safe to
+    call from every cell write at once: one of them wins the guarded update."""
+    if CellResult.objects.filter(run_id=run_id, status__in=UNFINISHED).exists():
+        return False
+    finished = Run.objects.filter(pk=run_id, status=Run.Status.RUNNING).update(
+        status=Run.Status.DONE, finished_at=timezone.now(), counts=_final_counts(run_id=run_id)
+    )
+    return bool(finished)
+
+
+def _final_counts(*, run_id: int) -> dict[str, int]:
+    return dict(
+        CellResult.objects.filter(run_id=run_id).values_list("status").annotate(n=Count("pk"))
+    )
 
 
 @dataclass(frozen=True)
@@ -208,13 +328,13 @@ class Progress:
 
 
 def run_progress(*, run: Run) -> Progress:
-    """Counts by status (one query), the recent rate, and the run closed once nothing is left."""
+    """Counts by status (one query) and the recent rate. Reads only: runs end by themselves."""
     counts = dict(CellResult.objects.filter(run=run).values_list("status").annotate(n=Count("pk")))
     since = timezone.now() - RATE_WINDOW
     recent = (
         CellResult.objects.filter(run=run, finished_at__gte=since).count() if run.is_active else 0
     )
-    progress = Progress(
+    return Progress(
         run=run,
         done=counts.get(CellResult.Status.DONE, 0),
         error=counts.get(CellResult.Status.ERROR, 0),
@@ -224,18 +344,6 @@ def run_progress(*, run: Run) -> Progress:
         cancelled=counts.get(CellResult.Status.CANCELLED, 0),
         rate_per_s=recent / RATE_WINDOW.total_seconds(),
     )
-    if run.status == Run.Status.RUNNING and progress.remaining == 0:
-        _finish(run)
-    elif run.is_active and progress.remaining:
-        reap_lost_cells(run=run)
-    return progress
-
-
-def _finish(run: Run) -> None:
-    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-        status=Run.Status.DONE, finished_at=timezone.now()
-    )
-    run.refresh_from_db()
 
 
 def active_runs(*, column_ids: Iterable[int]) -> dict[int, Run]:
@@ -246,67 +354,3 @@ def active_runs(*, column_ids: Iterable[int]) -> dict[int, Run]:
     ).order_by("-pk"):
         newest.setdefault(run.column_id, run)
     return newest
-
-
-def reap_lost_cells(*, run: Run, force: bool = False) -> int:
-    """Send again the tasks of cells that were lost: running past their lease (the worker
-    died) or queued while the broker holds nothing (it restarted without persistence).
-
-    Duplicates are harmless: a cell is only taken once. Throttled per run unless ``force``.
-    """
-    from enrich.enrichment.tasks import enrich_cell_task
-
-    if not force and not cache.add(f"enrich:reap:{run.pk}", 1, timeout=REAP_EVERY_S):
-        return 0
-    now = timezone.now()
-    expired = list(
-        CellResult.objects.filter(
-            run=run, status=CellResult.Status.RUNNING, lease_until__lt=now
-        ).values_list("row_id", flat=True)[:PLAN_CHUNK]
-    )
-    stale_before = now - timedelta(seconds=settings.ENRICH_REQUEUE_AFTER_S)
-    lost: list[int] = []
-    if broker_queue_length() == 0:
-        lost = list(
-            CellResult.objects.filter(
-                run=run, status=CellResult.Status.PENDING, queued_at__lt=stale_before
-            ).values_list("row_id", flat=True)[:PLAN_CHUNK]
-        )
-        if lost:
-            CellResult.objects.filter(run=run, row_id__in=lost).update(queued_at=now)
-    for row_id in [*expired, *lost]:
-        enrich_cell_task.delay(run.pk, row_id)
-    if expired or lost:
-        logger.info(
-            "Run %s: sent again %d cells past their lease and %d lost queued cells",
-            run.pk,
-            len(expired),
-            len(lost),
-        )
-    return len(expired) + len(lost)
-
-
-def broker_queue_length() -> int | None:
-    """Messages waiting in the task queue (None if the broker cannot say)."""
-    from enrich.celery import app
-
-    try:
-        with app.connection_for_write() as connection:
-            declared = connection.default_channel.queue_declare(
-                queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
-            )
-            return int(declared.message_count)
-    except ChannelError:
-        return 0  # Redis keeps no key for an empty queue: "no such queue" means none waiting
-    except (OSError, KombuError, RedisError):
-        # A broker that cannot answer means "don't know": nothing is sent again on a guess.
-        logger.warning("Could not read the length of the task queue", exc_info=True)
-        return None
-
-
-def reap_all_active() -> int:
-    """Reap every active run (at worker start)."""
-    return sum(
-        reap_lost_cells(run=run, force=True)
-        for run in Run.objects.filter(status=Run.Status.RUNNING)
-    )

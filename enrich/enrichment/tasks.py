@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
-from enrich.enrichment import pipeline, runs
+from enrich.enrichment import heartbeat, pipeline, runs
 
 
 @shared_task(name="enrichment.plan_run", ignore_result=True)
 def plan_run_task(run_id: int) -> None:
-    """Choose a run's cells and queue one task per row."""
+    """Choose a run's cells and queue one task per row (resumes a stalled plan)."""
     runs.run_plan(run_id=run_id)
 
 
@@ -21,6 +21,13 @@ def enrich_cell_task(run_id: int, row_id: int) -> str:
 
 
 @worker_ready.connect
-def pick_up_lost_cells(sender: object, **_: object) -> None:
-    """A worker starting (perhaps after one died) sends again what was lost."""
-    runs.reap_all_active()
+def start_worker_timer(sender: object, **_: object) -> None:
+    """A worker renews its leases, reports itself alive and sweeps on its own timer; its first
+    sweep at start picks up what a worker that died left behind."""
+    heartbeat.start(hostname=getattr(sender, "hostname", None) or "worker")
+
+
+@worker_process_init.connect
+def start_child_timer(**_: object) -> None:
+    """A prefork child runs cells too: it renews their leases (the parent sweeps)."""
+    heartbeat.start(hostname="prefork-child", sweeps=False)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db.models import Count
 
 from enrich.enrichment.columns import EnrichmentSpec, enrichment_column_create
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
@@ -16,6 +17,14 @@ from enrich.models import Table
 from tests.servers import LocalServer
 
 FAST_RETRY = {"attempts": 3, "backoff_s": 0.01, "max_backoff_s": 0.05}
+#: Worker settings that make every recovery take seconds (the defaults take tens of seconds).
+FAST_RECOVERY = {
+    "ENRICH_CELL_LEASE_S": "3",
+    "ENRICH_HEARTBEAT_S": "1",
+    "ENRICH_SWEEP_S": "1",
+    "ENRICH_PLAN_LEASE_S": "3",
+    "ENRICH_REQUEUE_AFTER_S": "2",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +63,7 @@ def make_enrichment() -> Callable[..., EnrichmentColumn]:
 
 
 def wait_for_run(run: Run, *, worker=None, timeout: float = 60) -> Run:
-    """Poll the run's progress (which also picks up lost cells) until it is over."""
+    """Poll the run until it is over (the workers end it; this only watches)."""
     deadline = time.monotonic() + timeout
     while True:
         run.refresh_from_db()
@@ -74,3 +83,24 @@ def cells(enrichment: EnrichmentColumn) -> list[CellResult]:
     return list(
         CellResult.objects.filter(column=enrichment).select_related("row").order_by("row__position")
     )
+
+
+def wait_for_end(run: Run, *, timeout: float, workers=()) -> float:
+    """Wait, reading the database only, until the run ended by itself; returns the seconds it
+    took. Nobody polls its progress: the workers' writes and sweeps must end it."""
+    started = time.monotonic()
+    while True:
+        run.refresh_from_db()
+        if not run.is_active:
+            return time.monotonic() - started
+        for worker in workers:
+            assert worker.process.poll() is None, f"a worker exited:\n{worker.log()}"
+        if time.monotonic() - started > timeout:
+            counts = dict(
+                CellResult.objects.filter(run=run).values_list("status").annotate(n=Count("pk"))
+            )
+            logs = "\n".join(worker.log()[-6000:] for worker in workers)
+            raise AssertionError(
+                f"run {run.pk} still {run.status} after {timeout} s: {counts}\n{logs}"
+            )
+        time.sleep(0.1)

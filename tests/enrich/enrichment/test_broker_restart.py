@@ -1,7 +1,8 @@
-"""Redis restarted empty in the middle of a run (no persistence): the queued cell tasks are
-gone, yet the run completes, no cell is lost and none is written twice.
+"""Redis stopped for 20 s and restarted empty (no persistence), while a run runs and while it
+is being planned: the workers stay up and reconnect, ``run_column --wait`` says the queue is
+unreachable instead of failing, the run completes, no cell is lost and none is written twice.
 
-A private ``redis-server`` on a free port is the broker of a worker and of the
+A private ``redis-server`` on a free port is the broker of the workers and of the
 ``run_column --wait`` process driving the run, so restarting it touches nothing else. Runs in
 the services mode only (it needs Redis)."""
 
@@ -9,19 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 
-from enrich.enrichment.models import CellResult
+from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
+from tests.enrich.enrichment.conftest import FAST_RECOVERY, wait_for_end
+from tests.redis_server import PrivateRedis
 from tests.servers import json_reply, sleep_then
-from tests.worker import ROOT, start_worker
+from tests.worker import ROOT, WorkerProcess, start_worker
 from tests.worker import test_database_url as worker_database_url
 
 pytestmark = [
@@ -29,38 +29,10 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (the services run)"),
     pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server"),
 ]
-ROWS = 40
-
-
-class PrivateRedis:
-    def __init__(self, directory: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+OUTAGE_S = 20
+#: After Redis answers again: workers reconnect (a few seconds), a sweep notices the empty
+#: broker and sends the queued cells again, and the rest of the run completes.
+RECOVERY_S = 30
 
 
 @pytest.fixture
@@ -73,46 +45,120 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
         server.kill()
 
 
-def test_a_broker_restarted_empty_mid_run_loses_no_cell(
-    private_redis, workspace, make_table, api, make_enrichment
-) -> None:
-    table = make_table(workspace, columns=("N",), rows=[{"n": str(n)} for n in range(ROWS)])
-    api.route("/", sleep_then(0.15, json_reply({"ok": True})))
-    enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
-    env = {
+@pytest.fixture
+def redis_env(private_redis) -> dict[str, str]:
+    return {
+        **FAST_RECOVERY,
         "REDIS_URL": private_redis.url,
         "CELERY_BROKER_URL": private_redis.url,
-        "ENRICH_CELL_LEASE_S": "3",
-        "ENRICH_REQUEUE_AFTER_S": "1",
     }
-    worker = start_worker(concurrency=2, env=env)
-    driver = subprocess.Popen(
-        [sys.executable, "manage.py", "run_column", "--workspace", str(workspace.pk),
+
+
+def drive(*, enrichment: EnrichmentColumn, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``run_column --wait`` in its own process, as a user would run it."""
+    table = enrichment.column.table
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_column", "--workspace", str(table.workspace_id),
          "--table", str(table.pk), "--column", enrichment.column.key, "--wait",
-         "--timeout", "120"],
+         "--timeout", "150"],
         cwd=ROOT,
         env={**os.environ, **env, "DATABASE_URL": worker_database_url()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+
+
+def wait_until(condition, *, timeout: float, workers: list[WorkerProcess]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "\n".join(worker.log() for worker in workers)
+        time.sleep(0.02)
+
+
+def restart_empty(server: PrivateRedis, workers: list[WorkerProcess]) -> float:
+    """Stop Redis for OUTAGE_S with the workers running, start it empty; returns when."""
+    server.kill()
+    time.sleep(OUTAGE_S)
+    for worker in workers:
+        assert worker.process.poll() is None, f"a worker exited during the outage:\n{worker.log()}"
+    server.start()
+    return time.monotonic()
+
+
+def assert_every_cell_done_once(enrichment: EnrichmentColumn, rows: int) -> None:
+    results = list(CellResult.objects.filter(column=enrichment).values_list("status", "writes"))
+    assert len(results) == rows
+    assert set(results) == {("done", 1)}
+
+
+def test_a_broker_restarted_empty_mid_run_loses_no_cell(
+    redis_env, private_redis, workspace, make_table, api, make_enrichment
+) -> None:
+    rows = 60
+    table = make_table(workspace, columns=("N",), rows=[{"n": str(n)} for n in range(rows)])
+    api.route("/", sleep_then(0.3, json_reply({"ok": True})))
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
+    workers = [start_worker(concurrency=2, env=redis_env) for _ in range(2)]
+    driver = drive(enrichment=enrichment, env=redis_env)
     try:
-        deadline = time.monotonic() + 60
-        while CellResult.objects.filter(column=enrichment, status="done").count() < 5:
-            assert time.monotonic() < deadline, worker.log()
-            time.sleep(0.05)
+        wait_until(
+            lambda: CellResult.objects.filter(column=enrichment, status="done").count() >= 5,
+            timeout=60,
+            workers=workers,
+        )
         queued = CellResult.objects.filter(column=enrichment, status="pending").count()
-        assert queued > ROWS // 2  # their tasks wait in the broker...
-        private_redis.kill()  # ...and are gone with it
-        private_redis.start()
-        output, _ = driver.communicate(timeout=150)
+        assert queued > rows // 2  # their tasks wait in the broker...
+        back_at = restart_empty(private_redis, workers)  # ...and are gone with it
+        run = Run.objects.get(column=enrichment)
+        wait_for_end(run, timeout=RECOVERY_S, workers=workers)
+        recovered_in = time.monotonic() - back_at
+        output, _ = driver.communicate(timeout=30)
     finally:
         if driver.poll() is None:
             driver.kill()
-        worker.stop()
+        for worker in workers:
+            worker.stop()
 
-    assert driver.returncode == 0, output + worker.log()
-    results = list(CellResult.objects.filter(column=enrichment))
-    assert len(results) == ROWS
-    assert {cell.status for cell in results} == {"done"}, output
-    assert {cell.writes for cell in results} == {1}
+    assert driver.returncode == 0, output
+    assert "The queue is unreachable, retrying" in output
+    assert "The queue answers again." in output
+    assert "Traceback" not in output
+    assert_every_cell_done_once(enrichment, rows)
+    assert run.counts == {"done": rows}
+    assert recovered_in < RECOVERY_S
+
+
+def test_a_broker_restarted_empty_while_planning_loses_no_cell(
+    redis_env, private_redis, workspace, make_table, api, make_enrichment
+) -> None:
+    rows = 1500  # three chunks of planning: the outage comes after the first
+    table = make_table(workspace, columns=("N",), rows=[{"n": str(n)} for n in range(rows)])
+    api.route("/", json_reply({"ok": True}))
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
+    workers = [start_worker(concurrency=4, env=redis_env) for _ in range(2)]
+    driver = drive(enrichment=enrichment, env=redis_env)
+    try:
+        wait_until(
+            lambda: Run.objects.filter(
+                column=enrichment, status=Run.Status.PLANNING, plan_row__isnull=False
+            ).exists(),
+            timeout=60,
+            workers=workers,
+        )
+        back_at = restart_empty(private_redis, workers)
+        run = Run.objects.get(column=enrichment)
+        wait_for_end(run, timeout=RECOVERY_S + 30, workers=workers)
+        recovered_in = time.monotonic() - back_at
+        output, _ = driver.communicate(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for worker in workers:
+            worker.stop()
+
+    assert driver.returncode == 0, output
+    assert "The queue is unreachable, retrying" in output
+    assert_every_cell_done_once(enrichment, rows)
+    assert run.total == rows and run.counts == {"done": rows}
+    assert recovered_in < RECOVERY_S + 30

@@ -9,9 +9,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from enrich.enrichment.broker import broker_reachable
 from enrich.enrichment.models import EnrichmentColumn, Run
 from enrich.enrichment.runs import run_progress, run_queue
 from enrich.management.lookup import table_named, workspace_named
+
+#: How often ``--wait`` checks that the queue answers.
+BROKER_PROBE_S = 2.0
+UNREACHABLE = "The queue is unreachable, retrying…"
 
 
 class Command(BaseCommand):
@@ -66,11 +71,22 @@ class Command(BaseCommand):
         self.stdout.write(f"Queued run {run.pk} of “{enrichment.column.label}”.")
         if options["wait"]:
             self._wait(run, timeout=options["timeout"])
+        elif not broker_reachable():
+            self.stdout.write(UNREACHABLE + " The run starts once it answers.")
 
     def _wait(self, run: Run, *, timeout: float) -> None:
+        """Show progress until the run ends. The workers drive the run; this only reads the
+        database, and says so when the queue stops answering (the run resumes after)."""
         started = time.monotonic()
         tty = sys.stdout.isatty()
+        next_probe, reachable = started, True
         while True:
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + BROKER_PROBE_S
+                if broker_reachable() != reachable:
+                    reachable = not reachable
+                    news = "The queue answers again." if reachable else UNREACHABLE
+                    self.stdout.write(("\n" if tty else "") + news)
             run.refresh_from_db()
             progress = run_progress(run=run)
             eta = f", about {progress.eta_s} s left" if progress.eta_s is not None else ""
