@@ -12,6 +12,15 @@ class SignUpClosed(AccountsError):
         super().__init__("Sign-up is closed on this server. Ask a workspace owner to invite you.")
 
 
+class SignInLocked(AccountsError):
+    """Too many failed sign-ins for a username or from an address; says when to try again."""
+
+    def __init__(self, *, minutes: int) -> None:
+        self.minutes = minutes
+        unit = "minute" if minutes == 1 else "minutes"
+        super().__init__(f"Too many failed sign-ins; try again in {minutes} {unit}.")
+
+
 class UserNotFound(AccountsError):
     def __init__(self, identifier: str) -> None:
         super().__init__(

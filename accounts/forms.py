@@ -3,10 +3,47 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import NON_FIELD_ERRORS
+
+from accounts import sign_in_throttle
+from accounts.exceptions import SignInLocked
 
 User = get_user_model()
+
+
+class ThrottledSignInForm(AuthenticationForm):
+    """Django's sign-in form, refused while the username or the client is locked out.
+
+    The lock-out is checked before the password, so the right password is refused too until
+    it ends; see ``accounts.sign_in_throttle``.
+    """
+
+    def clean(self) -> dict[str, object]:
+        username = self.cleaned_data.get("username")
+        if username is None or not self.cleaned_data.get("password"):
+            return super().clean()
+        try:
+            sign_in_throttle.sign_in_check(request=self.request, username=username)
+        except SignInLocked as locked:
+            raise forms.ValidationError(str(locked), code="locked") from None
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            sign_in_throttle.sign_in_failed(request=self.request, username=username)
+            raise
+        sign_in_throttle.sign_in_succeeded(request=self.request, username=username)
+        return cleaned
+
+    @property
+    def locked_out(self) -> bool:
+        return self.has_error(NON_FIELD_ERRORS, code="locked")
+
+
+class ThrottledAdminSignInForm(ThrottledSignInForm, AdminAuthenticationForm):
+    """The admin site's sign-in form (staff only), throttled like the app's."""
 
 
 class SignUpForm(UserCreationForm):

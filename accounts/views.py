@@ -13,20 +13,28 @@ from django.views.decorators.http import require_POST
 from accounts import workspaces
 from accounts.decorators import workspace_required
 from accounts.exceptions import AccountsError
-from accounts.forms import InviteForm, SignUpForm, WorkspaceForm
+from accounts.forms import InviteForm, SignUpForm, ThrottledSignInForm, WorkspaceForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Membership
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, except that a server without users sends its first visitor to sign up."""
+    """Django's login, throttled, except that a server without users sends its first visitor
+    to sign up."""
 
     redirect_authenticated_user = True
+    form_class = ThrottledSignInForm
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not get_user_model().objects.exists():
             return redirect("sign_up")
         return super().dispatch(request, *args, **kwargs)
+
+    def form_invalid(self, form: ThrottledSignInForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.locked_out:
+            response.status_code = 429
+        return response
 
 
 @login_not_required

@@ -226,6 +226,17 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Failed sign-ins (app and admin) allowed per username and per client address within the
+# lock-out time; one more locks that username or address out for the lock-out time, even for
+# the right password (accounts.sign_in_throttle). Counted in the cache: Redis when configured.
+ENRICH_SIGN_IN_MAX_FAILURES = env_int(ENV, "ENRICH_SIGN_IN_MAX_FAILURES", default=5, minimum=1)
+ENRICH_SIGN_IN_MAX_FAILURES_PER_IP = env_int(
+    ENV, "ENRICH_SIGN_IN_MAX_FAILURES_PER_IP", default=20, minimum=1
+)
+ENRICH_SIGN_IN_LOCKOUT_S = env_int(ENV, "ENRICH_SIGN_IN_LOCKOUT_S", default=900, minimum=1)
+# Proxies in front of Enrich that append the client's address to X-Forwarded-For; 0 trusts
+# only the connection's own address (a client can write any X-Forwarded-For it likes).
+ENRICH_TRUSTED_PROXY_COUNT = env_int(ENV, "ENRICH_TRUSTED_PROXY_COUNT", default=0, minimum=0)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
