@@ -9,6 +9,7 @@ it appears (raw, URL-encoded or JSON-escaped), including in the answer and in er
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Collection, Iterable
@@ -36,25 +37,74 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 
+#: Secrets shorter than this are masked only where they stand alone (not inside a word), so a
+#: one-letter secret does not turn every such letter of a message into ``••••``.
+SHORT_SECRET_LENGTH = 8
+
+
 class Masker:
-    """Replaces known secret values, in their common encodings, with ``••••``."""
+    """Replaces known secret values, in their common encodings, with ``••••``.
+
+    Each secret is looked for as it is, URL-encoded (``%XX`` and ``+``), JSON-escaped (ASCII
+    or not) and base64-encoded; a credential of the form ``<scheme> <token>`` (``Basic dXNl…``,
+    ``Bearer eyJ…``) also by its token alone, since APIs echo either.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         variants: set[str] = set()
         for secret in secrets:
-            if secret:
-                variants.update(
-                    {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-                )
+            if not secret:
+                continue
+            forms = {secret}
+            scheme, space, token = secret.partition(" ")
+            if space and scheme.isalpha() and token and " " not in token:
+                forms.add(token)
+            for form in forms:
+                variants.update(_encodings(form))
+        long = sorted((v for v in variants if len(v) >= SHORT_SECRET_LENGTH), key=len, reverse=True)
+        short = sorted((v for v in variants if len(v) < SHORT_SECRET_LENGTH), key=len, reverse=True)
         # Longest first, so a secret containing another is masked whole.
-        ordered = sorted(variants, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        alternatives = [re.escape(v) for v in long] + [
+            rf"(?<!\w){re.escape(v)}(?!\w)" for v in short
+        ]
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._exact = frozenset(variants)
 
     def __call__(self, text: str) -> str:
         """``text`` with every known secret replaced."""
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(MASK, text)
+
+    def value(self, data: Any) -> Any:
+        """A JSON value with every secret masked in its strings and object keys (and a number
+        that is a secret written as digits replaced by ``••••``)."""
+        if self._pattern is None:
+            return data
+        if isinstance(data, str):
+            return self(data)
+        if isinstance(data, dict):
+            return {self(str(key)): self.value(item) for key, item in data.items()}
+        if isinstance(data, list):
+            return [self.value(item) for item in data]
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return MASK if str(data) in self._exact else data
+        return data
+
+
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret travels in: raw, URL-encoded, JSON-escaped and base64."""
+    raw = secret.encode()
+    base64_forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        *base64_forms,
+        *(form.rstrip("=") for form in base64_forms),
+    }
 
 
 def _mask_credential(value: str) -> str:

@@ -301,10 +301,14 @@ class Engine:
         if error is not None:
             error.mask(masker)
         ok = error is None
+        # An API that echoes its request (or returns the key it was given) must not put a
+        # credential into the value a cell stores and shows: every secret that took part in
+        # the request is masked out of the answer before anyone sees it.
+        body = masker.value(body)
         return Result(
             ok=ok,
             status=status,
-            headers=dict(response.headers) if response is not None else {},
+            headers=masker.value(dict(response.headers)) if response is not None else {},
             body=body,
             value=filter_response(body, config.parsed_field_paths) if ok else None,
             error=error,

@@ -14,6 +14,7 @@ chains): ``auth_types.build({"type": "none"}, ...)`` turns a config document int
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,13 @@ class AuthConfig(BaseModel):
             for name, info in cls.model_fields.items()
             if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret")
         )
+
+
+def basic_credential(username: str, password: str) -> str:
+    """The ``Authorization`` value HTTP Basic sends (as httpx builds it): a secret of its own,
+    since an endpoint that echoes its request headers shows it, not the password."""
+    pair = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:

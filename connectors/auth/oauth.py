@@ -12,6 +12,7 @@ from connectors.auth.base import (
     AuthOptions,
     CredentialAuth,
     auth_types,
+    basic_credential,
     secret_field,
 )
 from connectors.auth.signing import (
@@ -94,7 +95,7 @@ class OAuthClientCredentials(TokenAuth):
                 sorted(config.extra_params.items()),
                 config.client_auth,
             ),
-            credentials=(config.client_secret,),
+            credentials=(config.client_secret, basic_credential(*_basic_pair(config))),
             refresh_statuses=frozenset(config.refresh_statuses),
         )
         self.config = config
@@ -113,11 +114,15 @@ class OAuthClientCredentials(TokenAuth):
             form["scope"] = config.scope
         basic = None
         if config.client_auth == "client_secret_basic":
-            # RFC 6749 section 2.3.1: id and secret are form-encoded before Basic encoding.
-            basic = (quote(config.client_id, safe=""), quote(config.client_secret, safe=""))
+            basic = _basic_pair(config)
         else:
             form.update(client_id=config.client_id, client_secret=config.client_secret)
         return _access_token(self, form=form, basic=basic, fallback_s=DEFAULT_OAUTH_LIFETIME_S)
+
+
+def _basic_pair(config: OAuthClientCredentialsConfig) -> tuple[str, str]:
+    """RFC 6749 section 2.3.1: id and secret are form-encoded before Basic encoding."""
+    return quote(config.client_id, safe=""), quote(config.client_secret, safe="")
 
 
 class OAuthJwtBearerConfig(_TokenUrlConfig):
@@ -197,6 +202,8 @@ class OAuthJwtBearer(TokenAuth):
             headers=config.jwt_headers,
             additional_claims=config.additional_claims,
         )
+        # The signed assertion is a credential too (a token endpoint may echo its form).
+        self.remember_secret(assertion)
         form = {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
         if config.scope:
             form["scope"] = config.scope

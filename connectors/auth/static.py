@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Generator
 from typing import Literal
 
@@ -13,6 +12,7 @@ from connectors.auth.base import (
     AuthConfig,
     AuthOptions,
     CredentialAuth,
+    basic_credential,
     auth_types,
     secret_field,
 )
@@ -108,8 +108,7 @@ class StaticAuth(CredentialAuth):
     def __init__(self, config: StaticConfig) -> None:
         self.headers = dict(config.headers)
         if config.username:
-            pair = f"{config.username}:{config.password}".encode()
-            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            self.headers["Authorization"] = basic_credential(config.username, config.password)
         self.allowed_hosts = config.allowed_hosts
         self.credential_headers = frozenset(name.lower() for name in self.headers)
         self._secrets = frozenset(

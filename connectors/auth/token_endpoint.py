@@ -17,6 +17,7 @@ from connectors.auth.base import (
     AuthOptions,
     CredentialAuth,
     auth_types,
+    basic_credential,
     secret_field,
 )
 from connectors.auth.token_response import parse_path, token_at_path, token_lifetime
@@ -94,7 +95,7 @@ class JwtTokenEndpoint(TokenAuth):
                 config.password_field,
                 config.token_location,
             ),
-            credentials=(config.password,),
+            credentials=(config.password, basic_credential(config.username, config.password)),
             header_name=config.auth_header_name,
             token_type=config.token_type,
             refresh_statuses=frozenset(config.refresh_statuses),

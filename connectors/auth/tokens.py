@@ -182,6 +182,11 @@ class TokenAuth(CredentialAuth):
         with self._lock:
             return self._credentials | frozenset(self._tokens_seen)
 
+    def remember_secret(self, value: str) -> None:
+        """Mask ``value`` as well (a signed assertion sent to the token endpoint)."""
+        with self._lock:
+            self._tokens_seen.add(value)
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:

@@ -25,6 +25,7 @@ from connectors import (
 )
 from connectors.auth import ColumnTokenFields
 from connectors.auth.token_response import parse_path
+from connectors.templating import CONDITION_SECRET_MESSAGE, uses_secrets
 from enrich.columns import column_add, columns_for_table
 from enrich.enrichment.models import EnrichmentColumn, ResultField
 from enrich.models import ColumnKind, Table
@@ -73,6 +74,8 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
         try:
             check_template("{{ " + condition + " }}")
             condition_keys = template_column_keys("{{ " + condition + " }}")
+            if uses_secrets("{{ " + condition + " }}"):
+                problems["only_run_if"] = CONDITION_SECRET_MESSAGE
         except TemplateError as exc:
             problems["only_run_if"] = exc.message
     request_keys = config.column_keys() if config is not None else set()

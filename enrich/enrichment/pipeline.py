@@ -40,6 +40,7 @@ from connectors import (
     TemplateError,
     evaluate_expression,
 )
+from connectors.templating import CONDITION_SECRET_MESSAGE
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.models import Column, Row, Table
 
@@ -139,7 +140,9 @@ def execute(*, enrichment: EnrichmentColumn, row: Row) -> Outcome:
     context = template_context(enrichment=enrichment, row=row)
     if enrichment.only_run_if.strip():
         try:
-            wanted = evaluate_expression(enrichment.only_run_if, context)
+            wanted = evaluate_expression(
+                enrichment.only_run_if, context.without_secrets(CONDITION_SECRET_MESSAGE)
+            )
         except TemplateError as exc:
             return Outcome(
                 status=CellResult.Status.ERROR,

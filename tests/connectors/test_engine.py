@@ -168,12 +168,19 @@ def test_secrets_never_appear_in_the_result_debug_record_or_error(
     result = engine.send(config, context=TemplateContext(secrets={"key": SECRET}), auth=auth)
     assert result.ok, result.error
     # The API really received the values...
-    assert result.value["headers"]["x-auth-token"] == "auth-token-xyz"
-    assert result.value["query"]["api_key"] == SECRET
-    # ...and the debug record shows none of them.
+    sent = api_server.requests[-1]
+    assert sent.header("x-auth-token") == "auth-token-xyz"
+    assert sent.query["api_key"] == [SECRET]
+    # ...and neither the value, the answer nor the debug record shows any of them.
+    assert result.value["headers"]["x-auth-token"] == MASK
+    assert result.value["query"]["api_key"] == MASK
+    # A text that a secret template produced is masked whole (it is a derived secret).
+    assert result.value["json"] == {"key": MASK, "note": MASK}
     debug = json.dumps(result.debug.to_dict(), ensure_ascii=False)
+    shown = json.dumps([result.value, result.body, result.headers], ensure_ascii=False)
     for secret in (SECRET, "auth-token-xyz", "c2tfbGl2ZV9hYmNkZWYxMjM0NTY="):
         assert secret not in debug
+        assert secret not in shown
     assert result.debug.request_headers["Authorization"] == "Bearer {{ get_secret('key') }}"
     assert result.debug.request_headers["X-Signature"] == "{{ get_secret('key') | base64_encode }}"
     assert result.debug.request_headers["X-Auth-Token"] == MASK

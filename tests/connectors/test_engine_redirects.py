@@ -57,8 +57,10 @@ def test_a_same_origin_redirect_keeps_the_credentials(
     result = engine.send(make_config(api_server.url("/old")), auth=KeyAuth())
     assert result.ok
     assert result.value["path"] == "/new"
-    assert result.value["headers"]["x-api-key"] == API_KEY
-    assert result.value["query"]["api_key"] == API_KEY
+    assert api_server.requests[-1].header("x-api-key") == API_KEY
+    assert result.value["headers"]["x-api-key"] == MASK  # the echo is masked
+    assert api_server.requests[-1].query["api_key"] == [API_KEY]
+    assert result.value["query"]["api_key"] == MASK
     assert [hop.status for hop in result.debug.attempts[0].hops] == [301, 200]
 
 
