@@ -22,6 +22,7 @@ from accounts.models import Account
 from accounts.object_ids import parse_id, parse_ids
 from connectors import ConfigError
 from enrich.enrichment import pipeline
+from enrich.enrichment.broker import broker_reachable
 from enrich.enrichment.columns import (
     EnrichmentProblems,
     enrichment_column_create,
@@ -195,6 +196,11 @@ def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
             row_ids=row_ids,
             force=request.POST.get("force") == "1",
             created_by=request.user,
+        )
+    if not broker_reachable():
+        # The run is recorded; a worker plans it once the queue answers again.
+        messages.warning(
+            request, "The queue is unreachable, retrying: the run starts once it answers."
         )
     if request.htmx:
         return render(
