@@ -21,11 +21,15 @@ class SignInLocked(AccountsError):
         super().__init__(f"Too many failed sign-ins; try again in {minutes} {unit}.")
 
 
-class UserNotFound(AccountsError):
-    def __init__(self, identifier: str) -> None:
+class InvalidInvitee(AccountsError):
+    def __init__(self) -> None:
+        super().__init__("Enter a username or an email address, e.g. ada or ada@example.com.")
+
+
+class InvitationNotFound(AccountsError):
+    def __init__(self) -> None:
         super().__init__(
-            f"No user with the username or email “{identifier}”. "
-            "They need to sign up first, then you can invite them."
+            "This invitation is no longer open: it was answered, withdrawn or has expired."
         )
 
 

@@ -79,7 +79,8 @@ class InviteForm(forms.Form):
     identifier = forms.CharField(
         label="Username or email",
         max_length=254,
-        help_text="The person must already have an account on this server.",
+        help_text="They see the invitation when they sign in, or when they sign up with this "
+        "username or email, and choose to join.",
     )
 
 

@@ -49,6 +49,11 @@ class Membership(models.Model):
         help_text="Owners can invite members and manage credentials; members use them.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the user last opened this workspace; sign-in opens the latest one.",
+    )
 
     class Meta:
         constraints = [
@@ -62,6 +67,61 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.role == self.Role.OWNER
+
+
+class Invitation(models.Model):
+    """An owner's offer of a workspace to a username or an email; it grants nothing until the
+    person it names accepts it.
+
+    It names an identifier, not a user, so the owner's form answers the same whether or not
+    such an account exists, and someone who signs up later with that username or email finds
+    it waiting.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVOKED = "revoked", "Revoked"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    invited_as = models.CharField(
+        max_length=254,
+        help_text="The username or email the owner typed, stripped and case-folded; matched "
+        "against a user's username and email when they sign in.",
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was accepted, declined or revoked."
+    )
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The user who accepted it, shown to the owners in the member list.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One open invitation per person and workspace: inviting again answers the same.
+            models.UniqueConstraint(
+                fields=["workspace", "invited_as"],
+                condition=models.Q(status="pending"),
+                name="unique_pending_invitation",
+            ),
+        ]
+        # The invitee's lookup at every page: pending invitations for a username or email.
+        indexes = [models.Index(fields=["invited_as", "status"], name="invitation_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.invited_as} to {self.workspace} ({self.status})"
 
 
 # --- Credentials ----------------------------------------------------------------------------

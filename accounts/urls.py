@@ -14,6 +14,19 @@ urlpatterns = [
     path("members/", views.member_list, name="member_list"),
     path("members/<id:membership_id>/remove/", views.member_remove, name="member_remove"),
     path("members/<id:membership_id>/role/", views.member_role, name="member_role"),
+    path(
+        "members/invitations/<id:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path(
+        "invitations/<id:invitation_id>/accept/", views.invitation_accept, name="invitation_accept"
+    ),
+    path(
+        "invitations/<id:invitation_id>/decline/",
+        views.invitation_decline,
+        name="invitation_decline",
+    ),
     # Settings → Connections
     path("settings/connections/", account_views.account_list, name="account_list"),
     path("settings/connections/new/", account_views.account_create, name="account_create"),

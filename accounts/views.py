@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import workspaces
+from accounts import invitations, workspaces
 from accounts.decorators import workspace_required
-from accounts.exceptions import AccountsError
+from accounts.exceptions import AccountsError, InvitationNotFound
 from accounts.forms import InviteForm, SignUpForm, ThrottledSignInForm, WorkspaceForm
 from accounts.middleware import SESSION_KEY
 from accounts.models import Membership
@@ -86,8 +86,8 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def workspace_switch(request: HttpRequest, workspace_id: int) -> HttpResponse:
-    membership = workspaces.membership_for(user=request.user, workspace_id=workspace_id)
-    if membership is None or membership.workspace_id != workspace_id:
+    membership = workspaces.workspace_open(user=request.user, workspace_id=workspace_id)
+    if membership is None:
         raise Http404("No such workspace.")
     request.session[SESSION_KEY] = workspace_id
     messages.info(request, f"Switched to “{membership.workspace.name}”.")
@@ -99,7 +99,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            invited = workspaces.member_invite(
+            invitation = invitations.invitation_create(
                 workspace=request.workspace,
                 invited_by=request.membership,
                 identifier=form.cleaned_data["identifier"],
@@ -107,13 +107,64 @@ def member_list(request: HttpRequest) -> HttpResponse:
         except AccountsError as error:
             form.add_error("identifier", str(error))
         else:
-            messages.success(request, f"{invited.user.get_username()} joined the workspace.")
+            # The same words whether or not such an account exists.
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.invited_as}. They see it when they sign in, "
+                "or when they sign up with that username or email.",
+            )
             return redirect("member_list")
+    pending = ()
+    if request.membership.is_owner:
+        pending = invitations.pending_invitations_of(workspace=request.workspace)
     return render(
         request,
         "accounts/member_list.html",
-        {"form": form, "members": workspaces.members_of(workspace=request.workspace)},
+        {
+            "form": form,
+            "members": workspaces.members_of(workspace=request.workspace),
+            "pending_invitations": pending,
+        },
     )
+
+
+@require_POST
+def invitation_accept(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    """Join the workspace of one of the user's own invitations, and open it."""
+    try:
+        membership = invitations.invitation_accept(invitation_id=invitation_id, user=request.user)
+    except InvitationNotFound:
+        raise Http404("No such invitation.") from None
+    workspaces.workspace_open(user=request.user, workspace_id=membership.workspace_id)
+    request.session[SESSION_KEY] = membership.workspace_id
+    messages.success(request, f"You joined “{membership.workspace.name}”.")
+    return redirect("home")
+
+
+@require_POST
+def invitation_decline(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    try:
+        invitation = invitations.invitation_decline(invitation_id=invitation_id, user=request.user)
+    except InvitationNotFound:
+        raise Http404("No such invitation.") from None
+    messages.info(request, f"You declined the invitation to “{invitation.workspace.name}”.")
+    return redirect("workspace_list")
+
+
+@require_POST
+@workspace_required
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    try:
+        invitation = invitations.invitation_revoke(
+            workspace=request.workspace, revoked_by=request.membership, invitation_id=invitation_id
+        )
+    except InvitationNotFound:
+        raise Http404("No such invitation.") from None
+    except AccountsError as error:
+        messages.error(request, str(error))
+        return redirect("member_list")
+    messages.success(request, f"The invitation to {invitation.invited_as} was revoked.")
+    return redirect("member_list")
 
 
 @require_POST

@@ -1,4 +1,7 @@
-"""Workspace services and selectors: sign-up, creating, inviting and choosing workspaces."""
+"""Workspace services and selectors: sign-up, creating and choosing workspaces, members.
+
+Invitations live in ``accounts.invitations``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
-from accounts.exceptions import AlreadyMember, LastOwner, NotOwner, SignUpClosed, UserNotFound
+from accounts.exceptions import LastOwner, NotOwner, SignUpClosed
 from accounts.models import Membership, Workspace
 
 User = get_user_model()
@@ -37,9 +41,11 @@ def user_sign_up(*, username: str, email: str, password: str, workspace_name: st
 
 @transaction.atomic
 def workspace_create(*, name: str, owner: AbstractBaseUser) -> Workspace:
-    """Create a workspace with ``owner`` as its first owner."""
+    """Create a workspace with ``owner`` as its first owner; it is the one they use now."""
     workspace = Workspace.objects.create(name=name.strip())
-    Membership.objects.create(workspace=workspace, user=owner, role=Membership.Role.OWNER)
+    Membership.objects.create(
+        workspace=workspace, user=owner, role=Membership.Role.OWNER, last_used_at=timezone.now()
+    )
     return workspace
 
 
@@ -49,14 +55,30 @@ def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
 
 
 def membership_for(*, user: AbstractBaseUser, workspace_id: int | None) -> Membership | None:
-    """The user's membership in ``workspace_id``, or their first workspace's when that is None
-    or not theirs. None when the user has no workspace at all."""
+    """The user's membership in ``workspace_id``, or else in the workspace they used last.
+
+    Never the first by name: a workspace someone else named "AAA" and put the user in must
+    not open at their next sign-in. None when the user has no workspace at all.
+    """
     memberships = Membership.objects.select_related("workspace").filter(user=user)
     if workspace_id is not None:
         chosen = memberships.filter(workspace_id=workspace_id).first()
         if chosen is not None:
             return chosen
-    return memberships.order_by("workspace__name", "workspace_id").first()
+    return memberships.order_by(F("last_used_at").desc(nulls_last=True), "created_at", "pk").first()
+
+
+def workspace_open(*, user: AbstractBaseUser, workspace_id: int) -> Membership | None:
+    """Note that ``user`` now works in ``workspace_id``, so their next sign-in opens it again.
+
+    None when they are not a member (the caller answers 404).
+    """
+    membership = membership_for(user=user, workspace_id=workspace_id)
+    if membership is None or membership.workspace_id != workspace_id:
+        return None
+    membership.last_used_at = timezone.now()
+    membership.save(update_fields=["last_used_at"])
+    return membership
 
 
 def members_of(*, workspace: Workspace) -> QuerySet[Membership]:
@@ -66,20 +88,6 @@ def members_of(*, workspace: Workspace) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("-role", "user__username")
     )
-
-
-def member_invite(*, workspace: Workspace, invited_by: Membership, identifier: str) -> Membership:
-    """Add an existing user, found by username or email, to ``workspace`` as a member."""
-    if not invited_by.is_owner or invited_by.workspace_id != workspace.pk:
-        raise NotOwner()
-    identifier = identifier.strip()
-    user = User.objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier)).first()
-    if user is None or not identifier:
-        raise UserNotFound(identifier)
-    membership, created = Membership.objects.get_or_create(workspace=workspace, user=user)
-    if not created:
-        raise AlreadyMember(user.get_username())
-    return membership
 
 
 @transaction.atomic

@@ -178,6 +178,8 @@ CELERY_WORKER_CONCURRENCY = env_int(ENV, "ENRICH_WORKER_CONCURRENCY", default=16
 ENRICH_ALLOWED_NETWORKS = env_list(ENV, "ENRICH_ALLOWED_NETWORKS", default=[])
 # Anyone may create an account when this is on; the first user can always sign up.
 ENRICH_OPEN_SIGNUP = env_bool(ENV, "ENRICH_OPEN_SIGNUP", default=True)
+# Days an invitation to a workspace stays open for the username or email it names.
+ENRICH_INVITATION_DAYS = env_int(ENV, "ENRICH_INVITATION_DAYS", default=14, minimum=1)
 
 # --- Tables and CSV -------------------------------------------------------------------------
 # Uploaded files (CSV imports waiting for a worker) live here; web and worker must share it.

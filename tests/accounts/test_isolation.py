@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.connection_accounts import account_create
-from accounts.models import Account, Secret
+from accounts.models import Account, Invitation, Secret
 from accounts.workspace_secrets import secret_create, secret_value
 from enrich.columns import column_add
 from enrich.enrichment.columns import EnrichmentSpec, enrichment_column_create
@@ -61,6 +61,7 @@ def two_workspaces(make_workspace, make_user):
         generate_key="ES256",
     ).account
     b_secret = secret_create(workspace=b, name="B_TOKEN", value="b-token-value", created_by=bob)
+    b_invitation = Invitation.objects.create(workspace=b, invited_as="carol", invited_by=bob)
     client = Client()
     client.force_login(alice)
     return (
@@ -77,6 +78,7 @@ def two_workspaces(make_workspace, make_user):
             "run": b_run,
             "account": b_account,
             "secret": b_secret,
+            "invitation": b_invitation,
         },
     )
 
@@ -90,6 +92,7 @@ def b_urls(b, objects) -> dict[str, tuple[str, str]]:
     table, column, row = objects["table"].pk, objects["column"].pk, objects["row"].pk
     enrichment = objects["enrichment"].pk
     account, secret = objects["account"].pk, objects["secret"].pk
+    invitation = objects["invitation"].pk
     return {
         "table_detail": ("get", reverse("table_detail", args=[table])),
         "table_rename": ("post", reverse("table_rename", args=[table])),
@@ -122,6 +125,10 @@ def b_urls(b, objects) -> dict[str, tuple[str, str]]:
         "workspace_switch": ("post", reverse("workspace_switch", args=[b.pk])),
         "member_remove": ("post", reverse("member_remove", args=[objects["membership"].pk])),
         "member_role": ("post", reverse("member_role", args=[objects["membership"].pk])),
+        # An invitation of B's to someone else: neither A's owner nor anyone but its invitee.
+        "invitation_revoke": ("post", reverse("invitation_revoke", args=[invitation])),
+        "invitation_accept": ("post", reverse("invitation_accept", args=[invitation])),
+        "invitation_decline": ("post", reverse("invitation_decline", args=[invitation])),
         "account_detail": ("post", reverse("account_detail", args=[account])),
         "account_test": ("post", reverse("account_test", args=[account])),
         "account_key_pair": ("post", reverse("account_key_pair", args=[account])),
@@ -177,6 +184,7 @@ def test_every_url_of_another_workspace_is_a_404(two_workspaces) -> None:
     assert b_account.last_test_status == Account.TestStatus.UNTESTED
     assert secret_value(workspace_id=b.pk, name="B_TOKEN") == "b-token-value"
     assert Secret.objects.filter(workspace=b).count() == 1
+    assert Invitation.objects.get(workspace=b).status == Invitation.Status.PENDING
 
 
 def test_another_workspaces_accounts_and_secrets_are_not_listed(two_workspaces) -> None:
