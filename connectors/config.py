@@ -49,6 +49,17 @@ def valid_header_name(name: str) -> str:
     return name
 
 
+def valid_header_value(value: str, *, name: str) -> str:
+    """``value`` if it can be sent as (part of) a header value, else a ValueError saying why.
+
+    httpx sends header values as ASCII and refuses line breaks; a credential that cannot be
+    sent is refused when it is saved, not on the first request.
+    """
+    if not value.isascii() or any(not (char.isprintable() or char == "\t") for char in value):
+        raise ValueError(f"{name} must be plain ASCII text on one line")
+    return value
+
+
 def check_json_template(value: Any, root: str) -> None:
     """Syntax-check every template in a JSON structure; a ValueError names the one at fault."""
     for path, source in _template_leaves(value, root):

@@ -20,6 +20,7 @@ from connectors.auth.signing import (
     cached_signing_key,
     check_signing_key,
     jwt_bearer_assertion,
+    valid_jwt_headers,
 )
 from connectors.auth.token_response import expires_in, token_at_path
 from connectors.auth.token_store import REFRESH_MARGIN_S, Token
@@ -149,6 +150,11 @@ class OAuthJwtBearerConfig(_TokenUrlConfig):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"choose one of {', '.join(ALGORITHMS)}")
         return algorithm
+
+    @field_validator("jwt_headers")
+    @classmethod
+    def _headers_sign(cls, headers: dict[str, Any]) -> dict[str, Any]:
+        return valid_jwt_headers(headers)
 
     @model_validator(mode="after")
     def _key_fits_algorithm(self) -> OAuthJwtBearerConfig:

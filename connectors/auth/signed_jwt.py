@@ -17,8 +17,14 @@ from connectors.auth.base import (
     auth_types,
     secret_field,
 )
-from connectors.auth.signing import ALGORITHMS, cached_signing_key, check_signing_key, sign_jwt
-from connectors.config import check_json_template, valid_header_name
+from connectors.auth.signing import (
+    ALGORITHMS,
+    cached_signing_key,
+    check_signing_key,
+    sign_jwt,
+    valid_jwt_headers,
+)
+from connectors.config import check_json_template, valid_header_name, valid_header_value
 from connectors.errors import ConfigError
 from connectors.templating import TemplateContext, render_json
 
@@ -57,10 +63,20 @@ class SignedJwtConfig(AuthConfig):
         check_json_template(claims, "claims")
         return claims
 
+    @field_validator("jwt_headers")
+    @classmethod
+    def _headers_sign(cls, headers: dict[str, Any]) -> dict[str, Any]:
+        return valid_jwt_headers(headers)
+
     @field_validator("header_name")
     @classmethod
     def _header_name(cls, name: str) -> str:
         return valid_header_name(name)
+
+    @field_validator("token_type")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        return valid_header_value(prefix, name="The token type")
 
     @model_validator(mode="after")
     def _key_fits_algorithm(self) -> SignedJwtConfig:

@@ -7,6 +7,7 @@ Weak keys are allowed but come back as warnings the form shows.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import warnings
@@ -150,16 +151,68 @@ def numeric_dates(claims: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+#: JOSE header fields Enrich sets or does not support: ``alg`` follows the algorithm field (a
+#: header saying otherwise would make PyJWT sign with another algorithm, or with "none"), and
+#: ``b64``/``crit`` (RFC 7797) change how the token is encoded, which no API expects from a
+#: bearer token.
+RESERVED_JWT_HEADERS = {
+    "alg": "is set by the algorithm field",
+    "b64": "(an unencoded payload, RFC 7797) is not supported",
+    "crit": "is not supported",
+}
+#: RFC 7515 section 4.1: these header parameters are strings (``x5c`` a list of strings).
+TEXT_JWT_HEADERS = ("kid", "typ", "cty", "jku", "x5u", "x5t", "x5t#S256")
+#: A JWT header rides in every request's Authorization header; servers refuse big ones.
+JWT_HEADERS_MAX_CHARS = 2048
+
+
+def check_jwt_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+    """``headers`` if PyJWT can sign with them, else a ``ConfigError`` naming the field: every
+    value that would only fail when the first JWT is signed is refused when it is saved."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("A JWT header needs a name.")
+        if name in RESERVED_JWT_HEADERS:
+            raise ConfigError(f"The “{name}” JWT header {RESERVED_JWT_HEADERS[name]}; remove it.")
+        if name in TEXT_JWT_HEADERS and not (isinstance(value, str) and value.strip()):
+            raise ConfigError(f"The “{name}” JWT header must be text, e.g. “key-1”.")
+        if name == "x5c" and not (
+            isinstance(value, list) and value and all(isinstance(item, str) for item in value)
+        ):
+            raise ConfigError("The “x5c” JWT header must be a list of base64 certificates.")
+    try:
+        size = len(json.dumps(dict(headers), allow_nan=False))
+    except (TypeError, ValueError):
+        raise ConfigError("The JWT headers must be plain JSON values.") from None
+    if size > JWT_HEADERS_MAX_CHARS:
+        raise ConfigError(f"The JWT headers are longer than {JWT_HEADERS_MAX_CHARS} characters.")
+    return dict(headers)
+
+
+def valid_jwt_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """``check_jwt_headers`` as a pydantic validator (a ``ValueError`` with the message)."""
+    try:
+        return check_jwt_headers(headers)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+
+
 def sign_jwt(
     claims: Mapping[str, Any], signing_key: SigningKey, *, headers: Mapping[str, Any] | None = None
 ) -> str:
-    """A compact JWS of ``claims`` signed with ``signing_key``; ``headers`` adds ``kid`` etc."""
-    return jwt.encode(
-        numeric_dates(claims),
-        signing_key.key,
-        algorithm=signing_key.algorithm,
-        headers=dict(headers or {}),
-    )
+    """A compact JWS of ``claims`` signed with ``signing_key``; ``headers`` adds ``kid`` etc.
+
+    Headers and claims are checked when an account is saved; one saved before a check existed
+    still ends as a ``ConfigError`` (a cell error), never as PyJWT's exception.
+    """
+    checked = check_jwt_headers(headers or {})
+    try:
+        return jwt.encode(
+            numeric_dates(claims), signing_key.key, algorithm=signing_key.algorithm, headers=checked
+        )
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:
+        # PyJWT's messages name the problem, never the key; claims may carry row values.
+        raise ConfigError(f"The JWT could not be signed: {type(exc).__name__}.") from None
 
 
 def jwt_bearer_assertion(

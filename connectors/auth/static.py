@@ -12,11 +12,11 @@ from connectors.auth.base import (
     AuthConfig,
     AuthOptions,
     CredentialAuth,
-    basic_credential,
     auth_types,
+    basic_credential,
     secret_field,
 )
-from connectors.config import valid_header_name
+from connectors.config import valid_header_name, valid_header_value
 from connectors.templating import TemplateContext
 
 
@@ -34,6 +34,7 @@ class ApiKeyConfig(AuthConfig):
     def _header_name_is_valid(self) -> ApiKeyConfig:
         if self.location == "header":
             valid_header_name(self.key)
+            valid_header_value(self.value, name="An API key sent in a header")
         return self
 
 
@@ -85,8 +86,9 @@ class StaticConfig(AuthConfig):
     @field_validator("headers")
     @classmethod
     def _header_names_are_valid(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name in headers:
+        for name, value in headers.items():
             valid_header_name(name)
+            valid_header_value(value, name=f"The value of {name}")
         return headers
 
     @model_validator(mode="after")

@@ -51,7 +51,7 @@ class ColumnTokenFields(BaseModel):
     @classmethod
     def _prefix(cls, prefix: str) -> str:
         prefix = prefix.strip()
-        if any(char.isspace() or not char.isprintable() for char in prefix):
+        if not prefix.isascii() or any(char.isspace() or not char.isprintable() for char in prefix):
             raise ValueError("the token type is one word, e.g. Bearer or JWT (or empty)")
         return prefix
 

@@ -13,6 +13,7 @@ from jwcrypto import jwk, jws
 
 from connectors.auth.signing import (
     ALGORITHMS,
+    check_jwt_headers,
     check_signing_key,
     jwt_bearer_assertion,
     numeric_dates,
@@ -207,3 +208,35 @@ def test_the_rfc7523_assertion_carries_the_required_claims(keys) -> None:
         issuer="client-1", subject="s", audience="a", signing_key=signing_key
     )
     assert verified_claims(again, keys["RS"], "RS256")["jti"] != claims["jti"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"kid": 5}, "“kid” JWT header must be text"),
+        ({"kid": None}, "“kid” JWT header must be text"),
+        ({"typ": ["JWT"]}, "“typ” JWT header must be text"),
+        ({"alg": "none"}, "“alg” JWT header is set by the algorithm field"),
+        ({"alg": "HS256"}, "“alg” JWT header is set by the algorithm field"),
+        ({"b64": False}, "“b64” JWT header"),
+        ({"crit": ["b64"]}, "“crit” JWT header is not supported"),
+        ({"x5c": "MIIB"}, "“x5c” JWT header must be a list"),
+        ({"": "x"}, "A JWT header needs a name"),
+        ({"x-note": float("nan")}, "plain JSON values"),
+        ({"x-note": "n" * 3000}, "longer than 2048 characters"),
+    ],
+)
+def test_jwt_headers_that_cannot_be_signed_are_refused_up_front(headers, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_jwt_headers(headers)
+    # Headers saved before the check existed still end as a ConfigError, never PyJWT's error.
+    with pytest.raises(ConfigError):
+        sign_jwt({"sub": "a"}, check_signing_key(HMAC_SECRET, "HS256"), headers=headers)
+
+
+def test_ordinary_jwt_headers_pass_and_reach_the_token(keys) -> None:
+    headers = {"kid": "key-1", "typ": "JWT", "x5c": ["MIIB"], "x-tenant": {"id": 7}}
+    assert check_jwt_headers(headers) == headers
+    token = sign_jwt({"sub": "a"}, check_signing_key(HMAC_SECRET, "HS256"), headers=headers)
+    header = json.loads(jws.base64url_decode(token.split(".")[0]))
+    assert header == {"alg": "HS256", **headers}
