@@ -61,9 +61,12 @@ def test_api_key_and_static_accounts(celery_worker, workspace, leads, api, make_
     run_column(first, celery_worker)
     run_column(second, celery_worker)
 
-    assert {cell.value["key"] for cell in cells(first)} == {"k-123"}
-    assert {cell.value["team"] for cell in cells(second)} == {"growth"}
-    assert "k-123" not in json.dumps([cell.debug for cell in cells(first)])
+    # The API received the credentials; echoed back, they are masked in the cells.
+    assert {r.header("x-api-key") for r in api.requests} == {"k-123", None}
+    assert {r.header("x-team") for r in api.requests} == {"growth", None}
+    assert {cell.value["key"] for cell in cells(first)} == {"••••"}
+    assert {cell.value["team"] for cell in cells(second)} == {"••••"}
+    assert "k-123" not in json.dumps([[cell.value, cell.debug] for cell in cells(first)])
 
 
 def test_jwt_token_endpoint_account_with_the_columns_token_fields(

@@ -78,7 +78,9 @@ def sent_credentials(requests: list[RecordedRequest]) -> set[str]:
                 scheme, _, token = value.partition(" ")
                 if token and scheme.isalpha():
                     seen.add(token)
-        seen.update(value for values in request.query.values() for value in values)
+        seen.update(
+            value for name, values in request.query.items() if name != "email" for value in values
+        )
     return {value for value in seen if len(value) >= 8}
 
 
@@ -138,9 +140,7 @@ def test_no_credential_an_echoing_api_received_is_stored_or_shown(
     assert any(value.startswith("eyJ") for value in credentials)  # a signed JWT
     assert authority.api_key in credentials and hunter in credentials
     # And echoed them back, so each cell's answer had them to leak.
-    assert all(
-        hunter in json.dumps(cell.value) or "••••" in json.dumps(cell.value) for cell in cells
-    )
+    assert all("••••" in json.dumps(cell.value, ensure_ascii=False) for cell in cells)
 
     row = Row.objects.filter(table=table).order_by("position").first()
     shown = [
