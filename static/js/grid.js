@@ -229,6 +229,40 @@
     first.scrollIntoView({ block: "nearest", inline: "nearest" });
   });
 
+  // When a run ends the grid reloads itself: the rows in view and the chosen cell stay as
+  // they were (a sort, a search or an edit still starts from their own place).
+  let kept = null;
+  let reload = null; // the request of the grid's own reload (an action's answer also lands here)
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.elt.id === "grid") reload = event.detail.xhr;
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.target?.id !== "grid") return;
+    kept = null;
+    if (event.detail.xhr !== reload) return;
+    const box = document.querySelector("#grid .grid-scroll");
+    const active = document.querySelector("#grid td.is-active");
+    kept = {
+      region: grid(),
+      top: box?.scrollTop ?? 0,
+      left: box?.scrollLeft ?? 0,
+      row: active?.closest("tr").dataset.row,
+      column: active?.dataset.column,
+      focused: active !== null && active === document.activeElement,
+    };
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    if (!kept || grid() === kept.region) return;
+    const { top, left, row, column, focused } = kept;
+    kept = null;
+    const box = document.querySelector("#grid .grid-scroll");
+    if (box) { box.scrollTop = top; box.scrollLeft = left; }
+    const td = row && document.querySelector(`#grid tr[data-row="${row}"] td[data-column="${column}"]`);
+    if (!td) return;
+    td.classList.add("is-active");
+    if (focused) td.focus({ preventScroll: true });
+  });
+
   // A running column's progress poll brings back the cells of the rows in view.
   document.addEventListener("htmx:configRequest", (event) => {
     if (!event.detail.elt.classList?.contains("run-progress")) return;

@@ -334,9 +334,18 @@ def test_blank_emails_are_skipped_a_nested_field_becomes_a_column_and_a_new_row_
         page.get_by_role("link", name="Run rows whose inputs changed").click()
         expect(dialog).to_be_visible()
         dialog.get_by_role("button", name="Run 25 rows").click()
+        # The user scrolls down while it runs; the grid reloads at the end and stays there.
+        scroll_box = page.locator("#grid .grid-scroll")
+        scroll_box.evaluate("box => { box.scrollTop = box.scrollHeight; }")
+        page.locator("#grid").evaluate("grid => { grid.dataset.before = '1'; }")
+        last_row = page.locator("#grid tbody tr[data-row]").last
+        expect(page.locator("#grid tbody tr[data-row]").first).not_to_be_in_viewport()
+        expect(last_row).to_be_in_viewport()
         echoes = column_cells(page, "echo")
-        expect(echoes.locator(".status-icon--done")).to_have_count(20, timeout=30_000)
-        expect(page.locator("#grid .run-progress__bar")).to_have_count(0, timeout=30_000)
+        expect(page.locator("#grid:not([data-before])")).to_have_count(1, timeout=30_000)
+        expect(echoes.locator(".status-icon--done")).to_have_count(20)
+        expect(page.locator("#grid .run-progress__bar")).to_have_count(0)
+        expect(last_row).to_be_in_viewport()
         expect(echoes.locator(".status-icon--skipped")).to_have_count(5)
         expect(echoes.locator(".status-icon--error")).to_have_count(0)
         for n, email in enumerate(EMAILS):
