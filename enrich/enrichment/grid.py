@@ -136,7 +136,6 @@ def attach_run_progress(*, columns: Sequence[Column]) -> None:
         return
     runs = latest_runs(column_ids=[column.pk for column in enrichments])
     progress = {run.pk: run_progress(run=run) for run in runs.values() if run.is_active}
-    # Read after the progress: counting may have just finished a run.
     summaries = run_summaries(runs=[run for run in runs.values() if not run.is_active])
     for column in enrichments:
         run = runs.get(column.pk)

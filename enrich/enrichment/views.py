@@ -120,7 +120,7 @@ def _run_status(run: Run | None) -> dict[str, Any]:
     its summary once it is over."""
     if run is None:
         return {"progress": None, "summary": None}
-    progress = run_progress(run=run)  # may find the run over and finish it
+    progress = run_progress(run=run)
     summary = None if run.is_active else run_summaries(runs=[run])[run.pk]
     return {"progress": progress, "summary": summary}
 
