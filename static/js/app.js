@@ -98,3 +98,11 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   document.addEventListener("htmx:afterSettle", countDown);
   document.addEventListener("DOMContentLoaded", countDown);
 })();
+
+// Widths the server computes (a run's progress bar) arrive as data-width="40": a style
+// attribute would need 'unsafe-inline' in the Content-Security-Policy; setting it here does not.
+htmx.onLoad((root) => {
+  for (const bar of root.querySelectorAll?.("[data-width]") ?? []) {
+    bar.style.width = `${Number(bar.dataset.width) || 0}%`;
+  }
+});
