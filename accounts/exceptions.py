@@ -21,6 +21,16 @@ class SignInLocked(AccountsError):
         super().__init__(f"Too many failed sign-ins; try again in {minutes} {unit}.")
 
 
+class SignInUnavailable(AccountsError):
+    """The sign-in counters (the cache, Redis when configured) cannot be reached."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Signing in is unavailable for a moment: the server cannot reach its cache. "
+            "Try again in a minute; if it lasts, tell the server's administrator."
+        )
+
+
 class InvalidInvitee(AccountsError):
     def __init__(self) -> None:
         super().__init__("Enter a username or an email address, e.g. ada or ada@example.com.")

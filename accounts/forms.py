@@ -9,7 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from accounts import sign_in_throttle
-from accounts.exceptions import SignInLocked
+from accounts.exceptions import SignInLocked, SignInUnavailable
 
 User = get_user_model()
 
@@ -29,17 +29,27 @@ class ThrottledSignInForm(AuthenticationForm):
             sign_in_throttle.sign_in_check(request=self.request, username=username)
         except SignInLocked as locked:
             raise forms.ValidationError(str(locked), code="locked") from None
+        except SignInUnavailable as unavailable:
+            raise forms.ValidationError(str(unavailable), code="unavailable") from None
         try:
             cleaned = super().clean()
-        except forms.ValidationError:
-            sign_in_throttle.sign_in_failed(request=self.request, username=username)
+        except forms.ValidationError as refused:
+            try:
+                sign_in_throttle.sign_in_failed(request=self.request, username=username)
+            except SignInUnavailable as unavailable:
+                raise forms.ValidationError(str(unavailable), code="unavailable") from refused
             raise
         sign_in_throttle.sign_in_succeeded(request=self.request, username=username)
         return cleaned
 
     @property
-    def locked_out(self) -> bool:
-        return self.has_error(NON_FIELD_ERRORS, code="locked")
+    def status_code(self) -> int:
+        """429 while locked out, 503 while the counters cannot be reached, else 200."""
+        if self.has_error(NON_FIELD_ERRORS, code="locked"):
+            return 429
+        if self.has_error(NON_FIELD_ERRORS, code="unavailable"):
+            return 503
+        return 200
 
 
 class ThrottledAdminSignInForm(ThrottledSignInForm, AdminAuthenticationForm):

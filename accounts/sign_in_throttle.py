@@ -14,6 +14,7 @@ sign-in page and ``/admin/login/`` go through ``ThrottledSignInForm``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import math
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
-from accounts.exceptions import SignInLocked
+from accounts.exceptions import SignInLocked, SignInUnavailable
 
 KEY_PREFIX = "sign-in"
 
@@ -86,21 +88,29 @@ def _subjects(*, request: HttpRequest, username: str) -> list[_Subject]:
 
 
 def sign_in_check(*, request: HttpRequest, username: str) -> None:
-    """Raise ``SignInLocked`` when this username or this client is locked out."""
+    """Raise ``SignInLocked`` when this username or this client is locked out, and
+    ``SignInUnavailable`` when the counters cannot be read: sign-in fails closed, or an
+    attacker who can overload Redis would guess unthrottled."""
+    keys = [subject.locked_key for subject in _subjects(request=request, username=username)]
+    try:
+        locks = cache.get_many(keys)
+    except (RedisError, OSError):
+        raise SignInUnavailable() from None
     now = time.time()
-    ends = [
-        until
-        for until in cache.get_many(
-            [s.locked_key for s in _subjects(request=request, username=username)]
-        ).values()
-        if isinstance(until, int | float) and until > now
-    ]
+    ends = [until for until in locks.values() if isinstance(until, int | float) and until > now]
     if ends:
         raise SignInLocked(minutes=max(1, math.ceil((max(ends) - now) / 60)))
 
 
 def sign_in_failed(*, request: HttpRequest, username: str) -> None:
     """Count one failed sign-in; the one that reaches a limit starts the lock-out."""
+    try:
+        _count_failure(request=request, username=username)
+    except (RedisError, OSError):
+        raise SignInUnavailable() from None
+
+
+def _count_failure(*, request: HttpRequest, username: str) -> None:
     lockout_s = settings.ENRICH_SIGN_IN_LOCKOUT_S
     for subject in _subjects(request=request, username=username):
         # add + incr are atomic in Redis and in the local cache, so concurrent failures from
@@ -124,4 +134,6 @@ def sign_in_succeeded(*, request: HttpRequest, username: str) -> None:
     """Forget the username's failures. The address's stay: signing in to an account of one's
     own must not buy more guesses at the others."""
     user, _address = _subjects(request=request, username=username)
-    cache.delete(user.failures_key)
+    # Unreachable, the failures expire by themselves; the sign-in itself succeeded.
+    with contextlib.suppress(RedisError, OSError):
+        cache.delete(user.failures_key)

@@ -32,8 +32,7 @@ class LoginView(auth_views.LoginView):
 
     def form_invalid(self, form: ThrottledSignInForm) -> HttpResponse:
         response = super().form_invalid(form)
-        if form.locked_out:
-            response.status_code = 429
+        response.status_code = form.status_code
         return response
 
 

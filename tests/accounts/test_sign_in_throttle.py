@@ -199,3 +199,17 @@ def test_invalid_utf8_in_a_sign_in_or_sign_up_is_not_a_server_error(make_user) -
     for url in (reverse("login"), reverse("sign_up"), reverse("admin:login")):
         answer = client.post(url, body, content_type="application/x-www-form-urlencoded")
         assert answer.status_code in {200, 302, 400, 429}, (url, answer.status_code)
+
+
+def test_an_unreachable_cache_refuses_sign_in_with_a_clear_message(username, settings) -> None:
+    # Nothing listens on port 1 of loopback: every cache call fails to connect.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1},
+        }
+    }
+    answer = sign_in(username, PASSWORD, address=new_address())
+    assert answer.status_code == 503
+    assert "Signing in is unavailable for a moment" in answer.content.decode()
