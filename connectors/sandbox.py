@@ -5,10 +5,14 @@ Jinja's ``ImmutableSandboxedEnvironment`` stops attribute tricks (``__class__``,
 loop that doubles a string run until the worker dies. This environment adds a per-render budget
 and checks every operation that can grow a value *before* it runs:
 
-- every loop iteration and every call costs a step (``MAX_STEPS`` per render);
+- every loop iteration and every call costs a step (``MAX_STEPS`` per render), and one render
+  has ``MAX_RENDER_SECONDS`` of wall time;
 - text emitted or built by ``~``/``+``/``*``/``replace``/``join`` is counted
-  (``MAX_RENDER_CHARS`` per render), one string or list never exceeds ``MAX_STRING_LENGTH`` /
-  ``MAX_SEQUENCE_LENGTH``, integers stay under ``MAX_INT_BITS``;
+  (``MAX_RENDER_CHARS`` per render), one string, bytes or list never exceeds
+  ``MAX_STRING_LENGTH`` / ``MAX_SEQUENCE_LENGTH``, integers stay under ``MAX_INT_BITS``:
+  methods and filters whose result can be many times their input (``translate``, ``replace``,
+  ``join``, ``center``, ``split``…) are checked before they allocate, and the result of every
+  call and filter is checked after (the growth of one such step is bounded by a small factor);
 - ``%``-formatting and ``str.format`` are refused (format widths allocate before any check);
 - ``include``/``import``/``extends`` are refused: there is nothing to load.
 
@@ -18,6 +22,9 @@ loop iterables and outputs pass through counting filters; no tracing and no thre
 
 from __future__ import annotations
 
+import functools
+import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -42,6 +49,7 @@ MAX_STRING_LENGTH = 1_000_000
 MAX_SEQUENCE_LENGTH = 100_000
 MAX_RANGE = 10_000
 MAX_INT_BITS = 4_096
+MAX_RENDER_SECONDS = 1.0
 
 #: Jinja filters kept as they are: none of them can make a value much larger than its input.
 _KEPT_FILTERS = (
@@ -59,22 +67,39 @@ class SandboxLimitError(SecurityError):
     """A template went over one of the sandbox's time or size limits."""
 
 
+def configure_limits(
+    *, max_text_chars: int | None = None, max_render_seconds: float | None = None
+) -> None:
+    """Set the size of the largest value (text, bytes: characters; lists: a tenth as many
+    items) and the wall time of one render, for every template from now on."""
+    global MAX_STRING_LENGTH, MAX_SEQUENCE_LENGTH, MAX_RENDER_CHARS, MAX_RENDER_SECONDS
+    if max_text_chars is not None:
+        MAX_STRING_LENGTH = max(1_000, int(max_text_chars))
+        MAX_SEQUENCE_LENGTH = max(100, MAX_STRING_LENGTH // 10)
+        MAX_RENDER_CHARS = 2 * MAX_STRING_LENGTH
+    if max_render_seconds is not None:
+        MAX_RENDER_SECONDS = max(0.01, float(max_render_seconds))
+
+
 class RenderBudget:
     """What one render (or one whole request's renders) may still spend."""
 
-    __slots__ = ("chars", "steps")
+    __slots__ = ("chars", "deadline", "steps")
 
     def __init__(self) -> None:
         self.steps = 0
         self.chars = 0
+        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
 
     def step(self, count: int = 1) -> None:
-        """Spend loop iterations or calls; raise once ``MAX_STEPS`` is passed."""
+        """Spend loop iterations or calls; raise once ``MAX_STEPS`` or the time is used up."""
         self.steps += count
         if self.steps > MAX_STEPS:
             raise SandboxLimitError(
                 f"the template ran more than {MAX_STEPS:,} loop iterations and calls"
             )
+        if time.monotonic() > self.deadline:
+            raise SandboxLimitError(f"the template ran longer than {MAX_RENDER_SECONDS:g} s")
 
     def spend_chars(self, count: int) -> None:
         """Spend characters of output or of built strings; raise past ``MAX_RENDER_CHARS``."""
@@ -122,10 +147,26 @@ def _budget() -> RenderBudget:
 
 
 def _check_length(value: Any) -> None:
-    if isinstance(value, str | bytes) and len(value) > MAX_STRING_LENGTH:
+    if isinstance(value, str | bytes | bytearray) and len(value) > MAX_STRING_LENGTH:
         raise SandboxLimitError(f"a text value would exceed {MAX_STRING_LENGTH:,} characters")
-    if isinstance(value, list | tuple) and len(value) > MAX_SEQUENCE_LENGTH:
+    if isinstance(value, list | tuple | dict | set | frozenset) and (
+        len(value) > MAX_SEQUENCE_LENGTH
+    ):
         raise SandboxLimitError(f"a list would exceed {MAX_SEQUENCE_LENGTH:,} items")
+
+
+def _checked_filter(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter whose result is checked like every other value (``jinja_pass_arg`` is kept
+    by ``functools.wraps``, so context-taking filters still get their context)."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _budget().step()
+        result = function(*args, **kwargs)
+        _check_length(result)
+        return result
+
+    return checked
 
 
 def _check_repeat(sequence: Any, times: Any) -> None:
@@ -183,8 +224,11 @@ def _built_text(context: Context, value: str) -> str:
     return value
 
 
-def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
-    text, old, new = to_text(value), str(old), str(new)
+def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    if isinstance(value, bytes) and isinstance(old, bytes) and isinstance(new, bytes):
+        text: Any = value
+    else:
+        text, old, new = to_text(value), str(old), str(new)
     occurrences = text.count(old) if old else len(text) + 1
     if count is not None and count >= 0:
         occurrences = min(occurrences, count)
@@ -195,7 +239,7 @@ def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
     return text.replace(old, new, -1 if count is None else count)
 
 
-def _join_checked(separator: str, items: list[str]) -> str:
+def _join_checked(separator: Any, items: list[Any]) -> Any:
     size = sum(map(len, items)) + len(separator) * max(len(items) - 1, 0)
     if size > MAX_STRING_LENGTH:
         raise SandboxLimitError(f"join() would exceed {MAX_STRING_LENGTH:,} characters")
@@ -210,6 +254,38 @@ def _join(
     if attribute is not None:
         value = (environment.getattr(item, attribute) for item in value)
     return _join_checked(str(d), [to_text(item) for item in value])
+
+
+def _check_translate(text: str, table: Any) -> None:
+    """``str.translate`` may map each character to a long text: bound the result first."""
+    longest = 1
+    if isinstance(table, dict):
+        longest = max((len(value) for value in table.values() if isinstance(value, str)), default=1)
+    if len(text) * longest > MAX_STRING_LENGTH:
+        raise SandboxLimitError(f"translate() would exceed {MAX_STRING_LENGTH:,} characters")
+
+
+_WORDS = {str: re.compile(r"\S+"), bytes: re.compile(rb"\S+")}
+_LINE_BREAKS = {str: re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]"),
+                bytes: re.compile(rb"\r\n|[\n\r]")}  # fmt: skip
+
+
+def _check_split(text: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    """``split`` can make one item per character: count the pieces before making them."""
+    separator = args[0] if args else kwargs.get("sep")
+    limit = args[1] if len(args) > 1 else kwargs.get("maxsplit", -1)
+    if isinstance(limit, int) and 0 <= limit < MAX_SEQUENCE_LENGTH:
+        return
+    if name == "splitlines":
+        pieces = sum(1 for _ in _LINE_BREAKS[type(text)].finditer(text)) + 1
+    elif separator is None:
+        pieces = sum(1 for _ in _WORDS[type(text)].finditer(text))
+    elif isinstance(separator, type(text)) and separator:
+        pieces = text.count(separator) + 1
+    else:
+        return  # the method itself refuses an empty or mistyped separator
+    if pieces > MAX_SEQUENCE_LENGTH:
+        raise SandboxLimitError(f"{name}() would make more than {MAX_SEQUENCE_LENGTH:,} items")
 
 
 def _sum(value: Iterable[Any], attribute: str | None = None, start: int | float = 0) -> Any:
@@ -273,8 +349,8 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        self.filters = {name: FILTERS[name] for name in _KEPT_FILTERS}
-        self.filters.update(
+        user_filters = {name: FILTERS[name] for name in _KEPT_FILTERS}
+        user_filters.update(
             {
                 "replace": _replace,
                 "join": _join,
@@ -282,10 +358,11 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
                 "tojson": _tojson,
                 "base64_encode": base64_encode,
                 "base64_decode": base64_decode,
-                "_counted_loop": _counted_loop,
-                "_emitted": _emitted,
-                "_built_text": _built_text,
             }
+        )
+        self.filters = {name: _checked_filter(f) for name, f in user_filters.items()}
+        self.filters.update(
+            {"_counted_loop": _counted_loop, "_emitted": _emitted, "_built_text": _built_text}
         )
         self.globals = {
             "range": bounded_range,
@@ -352,13 +429,16 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
         return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        """Count the call and check string methods that can allocate huge results."""
+        """Count the call, check string methods that can allocate huge results before they
+        run, and every call's result after."""
         _budget().step()
         if isinstance(obj, BuiltinMethodType) and isinstance(obj.__self__, str | bytes):
             guarded = self._guarded_string_method(obj, args, kwargs)
             if guarded is not None:
                 return guarded()
-        return super().call(context, obj, *args, **kwargs)
+        result = super().call(context, obj, *args, **kwargs)
+        _check_length(result)
+        return result
 
     def _guarded_string_method(
         self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -371,13 +451,17 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
             tab_size = args[0] if args else kwargs.get("tabsize", 8)
             if isinstance(tab_size, int) and tab_size * owner.count("\t") > MAX_STRING_LENGTH:
                 raise SandboxLimitError("expandtabs() would produce too long a text")
-        elif name == "replace" and isinstance(owner, str) and len(args) >= 2:
+        elif name == "replace" and len(args) >= 2:
             return lambda: _replace(owner, *args, **kwargs)
-        elif name == "join" and isinstance(owner, str) and len(args) == 1:
+        elif name == "join" and len(args) == 1:
             items = list(args[0])
-            if not all(isinstance(item, str) for item in items):
-                raise TypeError("join() takes text items only")
+            if not all(isinstance(item, type(owner)) for item in items):
+                raise TypeError("join() takes items of the same kind as its separator")
             return lambda: _join_checked(owner, items)
+        elif name == "translate" and isinstance(owner, str) and args:
+            _check_translate(owner, args[0])
+        elif name in {"split", "rsplit", "splitlines"}:
+            _check_split(owner, name, args, kwargs)
         return None
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:

@@ -179,6 +179,10 @@ CELERY_WORKER_CONCURRENCY = env_int(ENV, "ENRICH_WORKER_CONCURRENCY", default=16
 ENRICH_ALLOWED_NETWORKS = env_list(ENV, "ENRICH_ALLOWED_NETWORKS", default=[])
 # Anyone may create an account when this is on; the first user can always sign up.
 ENRICH_OPEN_SIGNUP = env_bool(ENV, "ENRICH_OPEN_SIGNUP", default=True)
+# Bounds of every user template (requests, conditions, JWT claims): the largest value one may
+# build and the wall time of one render, so no template can take a worker's memory or time.
+ENRICH_TEMPLATE_MAX_VALUE_KB = env_int(ENV, "ENRICH_TEMPLATE_MAX_VALUE_KB", default=1024, minimum=1)
+ENRICH_TEMPLATE_MAX_MS = env_int(ENV, "ENRICH_TEMPLATE_MAX_MS", default=1000, minimum=10)
 # Days an invitation to a workspace stays open for the username or email it names.
 ENRICH_INVITATION_DAYS = env_int(ENV, "ENRICH_INVITATION_DAYS", default=14, minimum=1)
 
