@@ -140,11 +140,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # A task sends at most `attempts` requests of `timeout` seconds plus capped back-off; the
-# limits below sit above that, and the broker's visibility timeout well above the hard limit
-# so a long task is never handed to a second worker while the first still runs it.
+# limits below sit above that.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int(ENV, "ENRICH_TASK_SOFT_TIME_LIMIT", default=300, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
-CELERY_VISIBILITY_TIMEOUT = max(3600, CELERY_TASK_TIME_LIMIT * 4)
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_QUEUE_DIR = Path(ENV.get("ENRICH_QUEUE_DIR") or VAR_DIR / "celery" / "queue")
@@ -158,12 +156,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-        # No "unacked" copies in Redis: the database is the record of what is left to do and
-        # the sweeper sends again what a dead worker held. It also keeps workers alive across
-        # a Redis restart: kombu 5.x, closing a channel whose Redis went away, restores the
-        # unacked copies through a transport already torn down and dies with
-        # AttributeError("'NoneType' object has no attribute 'hostname'").
+        # No "unacked" copies in Redis, so no visibility timeout either: the database is the
+        # record of what is left to do, and the sweeper sends again what a dead worker held.
+        # It also keeps workers alive across a Redis restart: kombu 5.x, closing a channel
+        # whose Redis went away, restores the unacked copies through a transport already torn
+        # down and dies with AttributeError("'NoneType' object has no attribute 'hostname'").
         "ack_emulation": False,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
