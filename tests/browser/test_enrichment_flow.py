@@ -209,6 +209,21 @@ def test_a_csv_is_enriched_through_an_api_with_a_stored_key_and_exported(
         ),
     ]
 
+    # On the account's page, re-running its columns first says what that would send.
+    from enrich.enrichment.models import Run
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Connections").click()
+    page.get_by_role("link", name="People API").first.click()
+    page.get_by_role("link", name="Re-run every column that uses it").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Profile in Leads: 3 rows")
+    expect(dialog).to_contain_text("This queues 3 rows and sends 3 requests")
+    expect(dialog.get_by_role("button", name="Run 3 rows")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert Run.objects.count() == 1  # only the run above
+    assert_no_secret(page)
+
 
 def test_an_account_added_in_another_tab_joins_the_panel_without_losing_it(
     page, make_user, make_workspace
