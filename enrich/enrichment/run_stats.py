@@ -51,8 +51,8 @@ def run_estimate(
     row_ids: Iterable[int] = (),
     force: bool = False,
 ) -> RunEstimate:
-    """Count the cells a run would queue: every visible row when forced (one count query),
-    otherwise the planner's own choice, read a chunk of rows at a time."""
+    """Count the cells a run would queue: every visible row when forced or on a first run (one
+    count query), otherwise the planner's own choice, read a chunk of rows at a time."""
     run = Run(
         column=enrichment,
         scope=Run.Scope(scope),
@@ -62,8 +62,9 @@ def run_estimate(
     rows = visible_rows(table=enrichment.column.table).order_by("position", "pk")
     if run.scope == Run.Scope.ROWS:
         rows = rows.filter(pk__in=run.row_ids)
-    if run.force or run.scope == Run.Scope.ROWS:
-        count = rows.count()
+    never_ran = not CellResult.objects.filter(column=enrichment).exists()
+    if run.force or run.scope == Run.Scope.ROWS or never_ran:
+        count = rows.count()  # the planner takes every row: no need to read them
     else:
         # The planner's own choice (inputs changed, never run, in error), so the count is true.
         count = sum(len(_choose(run=run, rows=chunk)) for chunk in _row_chunks(rows))

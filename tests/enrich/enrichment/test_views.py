@@ -173,7 +173,7 @@ def test_editing_an_account_offers_to_re_run_its_columns(
 
     account = account_create(
         workspace=workspace, name="Key", auth_type="api_key",
-        fields={"key": "X-API-Key", "value": "k-123"},
+        fields={"key": "X-API-Key", "value": "k-12345678"},
     ).account  # fmt: skip
     enrichment = make_enrichment(leads, request={"endpoint": api.url("/")}, account=account)
     page = client.get(reverse("account_detail", args=[account.pk]))
@@ -348,7 +348,7 @@ def test_re_running_an_account_s_columns_asks_first_with_the_counts(
 
     account = account_create(
         workspace=workspace, name="Key", auth_type="api_key",
-        fields={"key": "X-API-Key", "value": "k-123"},
+        fields={"key": "X-API-Key", "value": "k-12345678"},
     ).account  # fmt: skip
     make_enrichment(leads, request={"endpoint": api.url("/")}, account=account)
     other = make_table(workspace, name="Companies", columns=("Domain",), rows=3)
@@ -446,3 +446,19 @@ def test_the_time_left_is_told_honestly_near_the_end(
 
     assert said in html
     assert html.count("left") <= 1
+
+
+def test_the_confirm_step_of_a_first_run_counts_a_big_table_in_a_few_queries(
+    client, workspace, make_table, api, make_enrichment, django_assert_max_num_queries
+) -> None:
+    from enrich.rows import rows_insert
+
+    table = make_table(workspace, columns=("N",), rows=[])
+    rows_insert(table=table, rows=({"n": str(n)} for n in range(20_000)), start_position=0)
+    enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
+    client.get(reverse("enrichment_edit", args=[enrichment.pk]))  # session and user loaded
+
+    with django_assert_max_num_queries(10):
+        text = confirm_text(client, enrichment, scope="all")
+
+    assert "20,000 rows</strong>" in text
