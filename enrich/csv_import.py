@@ -29,11 +29,12 @@ from django.utils import timezone
 from accounts.models import Workspace
 from enrich import columns as column_services
 from enrich.csv_chunks import Chunk, RowEncoder, Target, read_ahead, read_chunks
-from enrich.csv_read import CsvReader, detect_format
+from enrich.csv_read import CsvFormat, CsvReader, detect_format
 from enrich.exceptions import (
     CsvError,
     CsvTooLarge,
     ImportNotAllowed,
+    TooManyColumns,
 )
 from enrich.kinds import kind_for
 from enrich.models import Column, ColumnKind, ImportJob, Row, Table
@@ -73,7 +74,7 @@ def import_upload(
     try:
         with default_storage.open(stored, "rb") as stream:
             fmt = detect_format(stream)
-            reader = CsvReader(stream, fmt, max_cell_chars=_max_cell_chars())
+            reader = _reader(stream, fmt)
     except CsvError:
         default_storage.delete(stored)
         raise
@@ -83,12 +84,15 @@ def import_upload(
             table = table_create(workspace=workspace, name=name[:200], created_by=created_by)
             mapping = [NEW_COLUMN] * len(reader.headers)
             status = ImportJob.Status.QUEUED
+            creates_table = True
         else:
             columns = list(column_services.columns_for_table(table=table))
             mapping = import_auto_mapping(headers=reader.headers, columns=columns)
             status = ImportJob.Status.MAPPING
+            creates_table = False
         return ImportJob.objects.create(
             table=table,
+            creates_table=creates_table,
             created_by=created_by,
             file=stored,
             original_name=original_name,
@@ -123,7 +127,7 @@ def import_auto_mapping(*, headers: Sequence[str], columns: Sequence[Column]) ->
 def import_preview(*, job: ImportJob, limit: int = PREVIEW_ROWS) -> list[list[str]]:
     """The first data rows of the file, for the mapping step."""
     with default_storage.open(job.file, "rb") as stream:
-        reader = CsvReader(stream, detect_format(stream), max_cell_chars=_max_cell_chars())
+        reader = _reader(stream, detect_format(stream))
         preview = []
         for _, record in reader.rows():
             preview.append([value[:80] for value in record])
@@ -147,6 +151,10 @@ def import_set_mapping(*, job: ImportJob, mapping: Sequence[str]) -> ImportJob:
         raise ImportNotAllowed("Two headers fill the same column; choose one of them.")
     if not any(target != SKIP for target in mapping):
         raise ImportNotAllowed("Every header is skipped: choose at least one column to fill.")
+    new_columns = mapping.count(NEW_COLUMN)
+    limit = settings.ENRICH_MAX_COLUMNS
+    if new_columns and Column.objects.filter(table=job.table).count() + new_columns > limit:
+        raise ImportNotAllowed(str(TooManyColumns(limit=limit, adding=new_columns)))
     job.mapping = list(mapping)
     job.status = ImportJob.Status.QUEUED
     job.save(update_fields=["mapping", "status"])
@@ -158,7 +166,11 @@ def import_start(*, job: ImportJob, background: bool) -> ImportJob:
     if job.status != ImportJob.Status.QUEUED:
         raise ImportNotAllowed("This import is not waiting to start.")
     if not background:
-        return import_run(job_id=job.pk)
+        job = import_run(job_id=job.pk)
+        if job.status == ImportJob.Status.FAILED:
+            # The caller shows the error where the file was chosen; no empty table is left.
+            import_remove_failed_table(job=job)
+        return job
     from enrich.tasks import csv_import_task
 
     transaction.on_commit(lambda: csv_import_task.delay(job.pk))
@@ -191,6 +203,28 @@ def import_run(*, job_id: int) -> ImportJob:
     return _complete(job)
 
 
+def import_remove_failed_table(*, job: ImportJob) -> bool:
+    """Delete the table a failed import made (and the job with it), so "nothing was
+    imported" holds; True if it went. A table someone added to meanwhile is theirs: it stays,
+    and is listed again."""
+    if not job.creates_table or job.status != ImportJob.Status.FAILED:
+        return False
+    with transaction.atomic():
+        table = Table.objects.select_for_update().filter(pk=job.table_id).first()
+        if table is None:
+            return True
+        used = (
+            Column.objects.filter(table=table).exists()
+            or Row.objects.filter(table=table).exists()
+            or ImportJob.objects.filter(table=table).exclude(pk=job.pk).exists()
+        )
+        if used:
+            ImportJob.objects.filter(pk=job.pk).update(creates_table=False)
+            return False
+        table.delete()
+    return True
+
+
 def import_jobs_in_progress(*, table: Table) -> QuerySet[ImportJob]:
     """Imports of ``table`` queued or running, for the progress bars on the table page."""
     return ImportJob.objects.filter(
@@ -199,7 +233,7 @@ def import_jobs_in_progress(*, table: Table) -> QuerySet[ImportJob]:
 
 
 def _import_rows(job: ImportJob, stream: Any) -> None:
-    reader = CsvReader(stream, detect_format(stream), max_cell_chars=_max_cell_chars())
+    reader = _reader(stream, detect_format(stream))
     encoder = RowEncoder(_targets(job, headers=reader.headers), problems=reader.problems)
     position = next_row_position(table=job.table)
     imported = 0
@@ -221,14 +255,24 @@ def _targets(job: ImportJob, *, headers: list[str]) -> list[Target]:
     """(field index, column key, parser or None for text, header) for each mapped header;
     new columns are created now, tagged with the job until it completes."""
     existing = {column.key: column for column in column_services.columns_for_table(table=job.table)}
+    mapping = job.mapping[: len(headers)]
+    new_indexes = [index for index, target in enumerate(mapping) if target == NEW_COLUMN]
+    try:
+        created = column_services.columns_add(
+            table=job.table,
+            labels=[headers[index] for index in new_indexes],
+            kind=ColumnKind.TEXT,
+            import_job=job,
+        )
+    except TooManyColumns as refused:  # columns were added while the file waited
+        raise CsvError(f"{refused} Nothing was imported.") from None
+    new_columns = dict(zip(new_indexes, created, strict=True))
     targets: list[Target] = []
-    for index, target in enumerate(job.mapping[: len(headers)]):
+    for index, target in enumerate(mapping):
         if target == SKIP:
             continue
         if target == NEW_COLUMN:
-            column = column_services.column_add(
-                table=job.table, label=headers[index], kind=ColumnKind.TEXT, import_job=job
-            )
+            column = new_columns[index]
         elif target in existing:
             column = existing[target]
         else:
@@ -298,6 +342,7 @@ class ImportsCleanup:
     """What ``imports_cleanup`` removed."""
 
     abandoned: int = 0  # uploads whose mapping was never chosen: job and file
+    tables: int = 0  # tables made by an import that failed on a worker
     interrupted: int = 0  # imports queued or running far too long: failed, rows removed
     files: int = 0  # other files no import needs any more
 
@@ -318,6 +363,11 @@ def imports_cleanup(*, older_than: timedelta = ABANDONED_AFTER) -> ImportsCleanu
     for job in ImportJob.objects.filter(status__in=unfinished, created_at__lt=cutoff):
         _fail(job, "The import was interrupted (no worker finished it); nothing was imported.")
         report.interrupted += 1
+    # A failed background import's table stays (unlisted) for a while, so whoever watched the
+    # import can read why it failed on the table's page.
+    failed = ImportJob.objects.filter(creates_table=True, status=ImportJob.Status.FAILED)
+    for job in failed.filter(finished_at__lt=cutoff):
+        report.tables += import_remove_failed_table(job=job)
     # Finishing deletes the file; this catches a process that died in between.
     finished = [ImportJob.Status.DONE, ImportJob.Status.FAILED]
     for job in ImportJob.objects.filter(status__in=finished).exclude(file=""):
@@ -343,8 +393,13 @@ def _delete_unreferenced_uploads(cutoff: datetime) -> int:
     return deleted
 
 
-def _max_cell_chars() -> int:
-    return settings.ENRICH_CSV_MAX_CELL_KB * 1024
+def _reader(stream: Any, fmt: CsvFormat) -> CsvReader:
+    return CsvReader(
+        stream,
+        fmt,
+        max_cell_chars=settings.ENRICH_CSV_MAX_CELL_KB * 1024,
+        max_columns=settings.ENRICH_MAX_COLUMNS,
+    )
 
 
 def _normal(name: str) -> str:

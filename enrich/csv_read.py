@@ -18,7 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from enrich.exceptions import CsvCellTooLarge, CsvEmpty, CsvError, CsvMalformed
+from enrich.exceptions import (
+    CsvCellTooLarge,
+    CsvEmpty,
+    CsvError,
+    CsvMalformed,
+    CsvTooManyColumns,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_BYTES = 64 * 1024
@@ -169,16 +175,22 @@ def _sniff_delimiter(sample: str) -> str:
 
 
 def unique_headers(raw: list[str]) -> list[str]:
-    """Headers trimmed, empty ones named ``Column N``, duplicates suffixed ``(2)``, ``(3)``…"""
+    """Headers trimmed, empty ones named ``Column N``, duplicates suffixed ``(2)``, ``(3)``…
+
+    Linear in the number of headers: each name remembers the next suffix to try, so a file
+    whose header repeats one name thousands of times costs no more than any other.
+    """
     names: list[str] = []
     seen: set[str] = set()
+    next_number: dict[str, int] = {}
     for index, header in enumerate(raw, start=1):
         # NUL can't be stored in PostgreSQL text or JSON, and never means anything in a name.
         base = " ".join(header.replace("\x00", "").split()) or f"Column {index}"
-        name, number = base, 2
+        name, number = base, next_number.get(base.lower(), 2)
         while name.lower() in seen:
             name = f"{base} ({number})"
             number += 1
+        next_number[base.lower()] = number
         seen.add(name.lower())
         names.append(name)
     return names
@@ -187,7 +199,9 @@ def unique_headers(raw: list[str]) -> list[str]:
 class CsvReader:
     """Records of a CSV file after its header, with the physical line each starts on."""
 
-    def __init__(self, stream: BinaryIO, fmt: CsvFormat, *, max_cell_chars: int) -> None:
+    def __init__(
+        self, stream: BinaryIO, fmt: CsvFormat, *, max_cell_chars: int, max_columns: int
+    ) -> None:
         self.counter = CountingReader(stream)
         self.text = io.TextIOWrapper(
             io.BufferedReader(self.counter, buffer_size=256 * 1024),
@@ -206,6 +220,9 @@ class CsvReader:
         if header is None:
             raise CsvEmpty()
         self.header_line, raw_headers = header
+        # Before anything is made of them: a header of 100,000 names is refused at once.
+        if len(raw_headers) > max_columns:
+            raise CsvTooManyColumns(count=len(raw_headers), limit=max_columns)
         self.headers = unique_headers(raw_headers)
         if raw_headers != self.headers:
             renamed = [

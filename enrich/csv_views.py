@@ -33,6 +33,10 @@ def _start(request: HttpRequest, job: ImportJob) -> HttpResponse:
             request, f"Imported {job.rows_imported:,} rows from “{job.original_name}”."
         )
         return redirect("table_detail", table_id=job.table_id)
+    if job.status == ImportJob.Status.FAILED and job.creates_table:
+        # The table made for it went with it: say why where the file was chosen.
+        messages.error(request, f"“{job.original_name}”: {job.error}")
+        return redirect("import_new_table")
     return redirect("import_detail", job_id=job.pk)
 
 

@@ -24,6 +24,15 @@ class UnknownColumn(TableError):
         super().__init__(f"There is no column “{key}” in this table (was it deleted?).")
 
 
+class TooManyColumns(TableError):
+    def __init__(self, *, limit: int, adding: int = 1) -> None:
+        what = "another column" if adding == 1 else f"{adding:,} more columns"
+        super().__init__(
+            f"A table holds at most {limit:,} columns (ENRICH_MAX_COLUMNS); there is no room for "
+            f"{what}. Delete columns you don't need first."
+        )
+
+
 class ImportNotAllowed(TableError):
     """The import job is not in a state that allows this step (already started, finished…)."""
 
@@ -55,6 +64,14 @@ class CsvTooManyRows(CsvError):
             f"the file has more than {limit:,} rows (ENRICH_CSV_MAX_ROWS). "
             "Nothing was imported; split the file and import the parts.",
             line=line,
+        )
+
+
+class CsvTooManyColumns(CsvError):
+    def __init__(self, *, count: int, limit: int) -> None:
+        super().__init__(
+            f"The file has {count:,} columns; a table holds at most {limit:,} "
+            "(ENRICH_MAX_COLUMNS). Nothing was imported; remove the columns you don't need."
         )
 
 

@@ -149,6 +149,11 @@ class ImportJob(models.Model):
         FAILED = "failed", "Failed"
 
     table = models.ForeignKey(Table, on_delete=models.CASCADE, related_name="import_jobs")
+    creates_table = models.BooleanField(
+        default=False,
+        help_text="The table was made for this import, so a failed import removes it: "
+        "nothing is left of an import that failed.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -191,6 +191,9 @@ MEDIA_URL = "media/"
 ENRICH_CSV_MAX_FILE_MB = env_int(ENV, "ENRICH_CSV_MAX_FILE_MB", default=200, minimum=1)
 ENRICH_CSV_MAX_ROWS = env_int(ENV, "ENRICH_CSV_MAX_ROWS", default=1_000_000, minimum=1)
 ENRICH_CSV_MAX_CELL_KB = env_int(ENV, "ENRICH_CSV_MAX_CELL_KB", default=1024, minimum=1)
+# Columns one table may have (an import's new ones included): every page of the table renders
+# each of them, so a 10,000-column file is refused up front instead of holding a request.
+ENRICH_MAX_COLUMNS = env_int(ENV, "ENRICH_MAX_COLUMNS", default=500, minimum=1)
 # Files up to this size import during the upload request; bigger ones go to a worker with a
 # progress bar, so the request never outlives a proxy timeout.
 ENRICH_CSV_INLINE_MAX_KB = env_int(ENV, "ENRICH_CSV_INLINE_MAX_KB", default=256, minimum=0)

@@ -9,13 +9,19 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from enrich.grid import visible_rows
-from enrich.models import Column, Row, Table
+from enrich.models import Column, ImportJob, Row, Table
 from enrich.signals import table_duplicated
 
 
 def tables_for_workspace(*, workspace: Workspace) -> QuerySet[Table]:
     """The workspace's tables, most recently changed first."""
-    return Table.objects.filter(workspace=workspace).order_by("-updated_at", "pk")
+    # A table made by an import that failed is nothing the user has; it is removed soon after.
+    failed = ImportJob.objects.filter(creates_table=True, status=ImportJob.Status.FAILED)
+    return (
+        Table.objects.filter(workspace=workspace)
+        .exclude(pk__in=failed.values("table_id"))
+        .order_by("-updated_at", "pk")
+    )
 
 
 def table_create(*, workspace: Workspace, name: str, created_by: AbstractBaseUser | None) -> Table:

@@ -28,6 +28,7 @@ from connectors.auth.token_response import parse_path
 from connectors.templating import CONDITION_SECRET_MESSAGE, uses_secrets
 from enrich.columns import column_add, columns_for_table
 from enrich.enrichment.models import EnrichmentColumn, ResultField
+from enrich.exceptions import TableError
 from enrich.models import ColumnKind, Table
 
 TOKEN_FIELDS = ("token_location", "token_type", "auth_header_name")
@@ -134,7 +135,10 @@ def _token_fields(spec: EnrichmentSpec, problems: dict[str, str]) -> dict[str, s
 def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) -> EnrichmentColumn:
     """Add an enrichment column at the right end of ``table``."""
     cleaned = enrichment_check(table=table, spec=spec)
-    column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
+    try:
+        column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
+    except TableError as refused:  # the table is full, or the label is blank
+        raise EnrichmentProblems({"label": str(refused)}) from None
     return EnrichmentColumn.objects.create(
         column=column,
         account=spec.account,
@@ -169,9 +173,12 @@ def result_field_add(*, source: EnrichmentColumn, path: str, label: str = "") ->
     segments = parse_path(path)
     if not segments:
         raise ConfigError("Give the path of the field to show, e.g. data.name.")
-    column = column_add(
-        table=source.column.table,
-        label=label.strip() or f"{source.column.label} · {'.'.join(segments)}",
-        kind=ColumnKind.RESULT_FIELD,
-    )
+    try:
+        column = column_add(
+            table=source.column.table,
+            label=label.strip() or f"{source.column.label} · {'.'.join(segments)}",
+            kind=ColumnKind.RESULT_FIELD,
+        )
+    except TableError as refused:  # the table is full
+        raise ConfigError(str(refused)) from None
     return ResultField.objects.create(column=column, source=source, path=".".join(segments))

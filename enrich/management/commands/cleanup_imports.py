@@ -13,7 +13,8 @@ from enrich import csv_import
 class Command(BaseCommand):
     help = (
         "Delete uploads whose column mapping was never chosen, fail imports no worker finished "
-        "(removing their rows), and delete uploaded files no waiting import needs, once they "
+        "(removing their rows), delete the tables failed imports made, and delete uploaded "
+        "files no waiting import needs, once they "
         "are older than --hours. Workers also run this after each background import."
     )
 
@@ -30,5 +31,6 @@ class Command(BaseCommand):
         report = csv_import.imports_cleanup(older_than=timedelta(hours=hours))
         self.stdout.write(
             f"Removed {report.abandoned} upload(s) never mapped, failed {report.interrupted} "
-            f"interrupted import(s), deleted {report.files} other file(s)."
+            f"interrupted import(s), removed {report.tables} table(s) of failed imports, "
+            f"deleted {report.files} other file(s)."
         )

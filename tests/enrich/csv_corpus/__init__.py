@@ -37,6 +37,22 @@ def big_quoted_field_with_newlines() -> bytes:
     return b'id,blob\n1,"' + text.encode() + b'"\n'
 
 
+def wide(columns: int, *, rows: int = 1) -> Callable[[], bytes]:
+    """A file ``columns`` wide: ``c0,c1,…`` and ``rows`` lines of short values."""
+
+    def build() -> bytes:
+        header = ",".join(f"c{number}" for number in range(columns))
+        line = ",".join("v" for _ in range(columns))
+        return (header + "\n" + (line + "\n") * rows).encode()
+
+    return build
+
+
+def header_only_repeating(size: int) -> bytes:
+    """A header line of ``size`` bytes repeating one name: quadratic to make unique, once."""
+    return (",".join(["name"] * (size // 5))).encode() + b"\n"
+
+
 CASES = [
     Case(
         "utf8_plain",
@@ -165,5 +181,21 @@ CASES = [
         ["a", "b"],
         [["xy", "z"]],
         problem_lines=[2],
+    ),
+    Case(
+        "ten_thousand_columns_77kb",
+        wide(10_000),
+        error="The file has 10,000 columns; a table holds at most 500 (ENRICH_MAX_COLUMNS)",
+    ),
+    Case(
+        "a_900kb_header_of_one_name",
+        lambda: header_only_repeating(900 * 1024),
+        error="columns; a table holds at most 500 (ENRICH_MAX_COLUMNS)",
+    ),
+    Case(
+        "five_hundred_columns_fit",
+        wide(500, rows=2),
+        [f"c{number}" for number in range(500)],
+        [["v"] * 500] * 2,
     ),
 ]
