@@ -70,7 +70,11 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
         .select_related("workspace")
         .order_by("workspace__name")
     )
-    return render(request, "accounts/workspace_list.html", {"memberships": memberships})
+    return render(
+        request,
+        "accounts/workspace_list.html",
+        {"memberships": memberships, "invitations": invitations.invitations_for(user=request.user)},
+    )
 
 
 def workspace_create(request: HttpRequest) -> HttpResponse:
@@ -80,7 +84,11 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_KEY] = workspace.pk
         messages.success(request, f"Workspace “{workspace.name}” created; you are its owner.")
         return redirect("home")
-    return render(request, "accounts/workspace_create.html", {"form": form})
+    return render(
+        request,
+        "accounts/workspace_create.html",
+        {"form": form, "invitations": invitations.invitations_for(user=request.user)},
+    )
 
 
 @require_POST

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.decorators import workspace_required
+from accounts.invitations import invitations_for
 from enrich import health, tables
 from enrich.columns import columns_for_table
 from enrich.csv_import import import_jobs_in_progress
@@ -41,6 +42,8 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "tables": tables.tables_for_workspace(workspace=request.workspace),
             "health": status,
+            # Invitations to other workspaces wait here, where a signed-in user lands.
+            "invitations": invitations_for(user=request.user),
         },
     )
 
