@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enrich.kinds import kind_for
-from enrich.models import Column, ColumnKind
+from enrich.models import Column
 
 SHOWN_CHARS = 300
 EDITABLE_CHARS = 20_000
@@ -63,18 +63,12 @@ def cell_view(
     if not editable:
         note = f"{len(raw) // 1024:,} KB: too long to edit in the grid."
     text = _shortened(raw)
-    href = ""
-    if value and kind.fits(value):
-        if column.kind == ColumnKind.URL:
-            href = value
-        elif column.kind == ColumnKind.EMAIL:
-            href = f"mailto:{value}"
     return CellView(
         text=text,
         raw=raw if editable else "",
         css=" ".join(classes),
         editable=editable,
-        href=href,
+        href=kind.link(value),
         note=note,
         error=error,
     )

@@ -57,6 +57,11 @@ class Kind:
         that did not convert as they were; the grid marks them)."""
         return value is None or isinstance(value, str)
 
+    def link(self, value: Any) -> str:
+        """Where the grid links the value to, or "" for plain text. Only a value this kind
+        accepts is ever a link: an imported ``javascript:…`` in a URL column stays text."""
+        return ""
+
 
 class TextKind(Kind):
     pass
@@ -123,6 +128,17 @@ class ValidatedTextKind(Kind):
             raise InvalidValue(self.refusal.format(value=_short(raw))) from None
         return text
 
+    def fits(self, value: Any) -> bool:
+        if value is None:
+            return True
+        if not isinstance(value, str):
+            return False
+        try:
+            self.validator(value)
+        except ValidationError:
+            return False
+        return True
+
 
 class UrlKind(ValidatedTextKind):
     type = ColumnKind.URL
@@ -130,12 +146,19 @@ class UrlKind(ValidatedTextKind):
     validator = URLValidator(schemes=["http", "https"])
     refusal = "“{value}” is not a web address (https://…)."
 
+    def link(self, value: Any) -> str:
+        # The validator allows http and https only, with no whitespace a browser would strip.
+        return value if value and self.fits(value) else ""
+
 
 class EmailKind(ValidatedTextKind):
     type = ColumnKind.EMAIL
     css_class = "cell--email"
     validator = EmailValidator()
     refusal = "“{value}” is not an email address."
+
+    def link(self, value: Any) -> str:
+        return f"mailto:{value}" if value and self.fits(value) else ""
 
 
 class DateKind(Kind):
