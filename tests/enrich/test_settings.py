@@ -98,7 +98,7 @@ def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path: Path) 
     assert values["engine"] == "django.db.backends.postgresql"
     assert values["name"] == "enrich"
     assert values["broker"] == "redis://cache.internal:6379/2"
-    assert values["transport_options"]["visibility_timeout"] >= 3600
+    assert values["transport_options"]["ack_emulation"] is False  # the database is the record
     assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert values["cache_location"] == "redis://cache.internal:6379/2"
 
