@@ -98,13 +98,17 @@ def account_document(*, account: Account) -> dict[str, Any]:
     return document
 
 
+#: Keys (API keys, client secrets, HMAC secrets) shorter than this are refused on save.
+MIN_KEY_LENGTH = 8
+
+
 def _validate(auth_type: str, document: Mapping[str, Any]) -> AuthConfig:
     try:
         model = auth_types.get(auth_type).config_model
     except ConfigError as exc:
         raise InvalidAccountConfig({"type": [exc.message.removeprefix("auth.type: ")]}) from None
     try:
-        return model.model_validate({**document, "type": auth_type})
+        config = model.model_validate({**document, "type": auth_type})
     except ValidationError as exc:
         errors: dict[str, list[str]] = {}
         # Input values are left out of the messages: they may be secrets.
@@ -116,6 +120,17 @@ def _validate(auth_type: str, document: Mapping[str, Any]) -> AuthConfig:
                 message = f"{'.'.join(str(part) for part in location[1:])}: {message}"
             errors.setdefault(key, []).append(message)
         raise InvalidAccountConfig(errors) from None
+    short = {
+        name: [
+            f"Use at least {MIN_KEY_LENGTH} characters: a shorter key is not a real credential, "
+            "and could not be masked safely wherever it comes back."
+        ]
+        for name, value in config.key_credentials().items()
+        if len(value) < MIN_KEY_LENGTH
+    }
+    if short:
+        raise InvalidAccountConfig(short)
+    return config
 
 
 def _checked_name(workspace: Workspace, name: str, *, exclude_pk: int | None = None) -> str:

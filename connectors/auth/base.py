@@ -70,6 +70,11 @@ class AuthConfig(BaseModel):
             cleaned.append(name)
         return tuple(cleaned)
 
+    def key_credentials(self) -> dict[str, str]:
+        """The secret fields that are keys (an API key, a client secret, an HMAC secret), by
+        name: a stored account needs them long enough to be real, and to mask safely."""
+        return {}
+
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:
         """The names of this config's fields that hold secrets (write-only in forms)."""

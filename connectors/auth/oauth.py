@@ -76,6 +76,9 @@ class OAuthClientCredentialsConfig(_TokenUrlConfig):
             raise ValueError(f"{', '.join(sorted(reserved))} is set by Enrich; remove it here")
         return params
 
+    def key_credentials(self) -> dict[str, str]:
+        return {"client_secret": self.client_secret}
+
 
 @auth_types.register
 class OAuthClientCredentials(TokenAuth):

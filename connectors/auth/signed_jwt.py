@@ -86,6 +86,10 @@ class SignedJwtConfig(AuthConfig):
             raise ValueError(exc.message) from None
         return self
 
+    def key_credentials(self) -> dict[str, str]:
+        # An HMAC secret is a shared key; a PEM private key is long by construction.
+        return {"private_key": self.private_key} if self.algorithm.startswith("HS") else {}
+
 
 @auth_types.register
 class SignedJwtAuth(CredentialAuth):

@@ -37,6 +37,9 @@ class ApiKeyConfig(AuthConfig):
             valid_header_value(self.value, name="An API key sent in a header")
         return self
 
+    def key_credentials(self) -> dict[str, str]:
+        return {"value": self.value}
+
 
 @auth_types.register
 class ApiKeyAuth(CredentialAuth):

@@ -187,7 +187,7 @@ def test_weak_keys_are_saved_with_a_warning(owner) -> None:
         "jwt",
         {
             "name": "HMAC",
-            "private_key": "short",
+            "private_key": "twelve-bytes",
             "algorithm": "HS256",
             "claims": "{}",
             "header_name": "Authorization",
@@ -195,7 +195,7 @@ def test_weak_keys_are_saved_with_a_warning(owner) -> None:
         },
     )
     page = client.get(response["Location"])
-    assert "This secret has 5 bytes; HS256 should have at least 32 random bytes." in (
+    assert "This secret has 12 bytes; HS256 should have at least 32 random bytes." in (
         page.content.decode()
     )
 

@@ -80,15 +80,22 @@ def test_a_new_account_without_secrets_has_no_ciphertext(workspace) -> None:
 
 
 def test_editing_with_blank_secrets_keeps_them(workspace, authority) -> None:
-    fields = {"token_url": authority.url("/oauth/token"), "client_id": "c", "client_secret": "s1"}
+    fields = {
+        "token_url": authority.url("/oauth/token"),
+        "client_id": "c",
+        "client_secret": "secret-one-1",
+    }
     account = create(workspace, "oauth_client_credentials", fields).account
     account_update(account=account, fields={**fields, "client_secret": "", "scope": "read"})
     account.refresh_from_db()
     document = account_document(account=account)
-    assert document["client_secret"] == "s1"
+    assert document["client_secret"] == "secret-one-1"
     assert document["scope"] == "read"
-    account_update(account=account, fields={"client_secret": "s2"})
-    assert account_document(account=Account.objects.get(pk=account.pk))["client_secret"] == "s2"
+    account_update(account=account, fields={"client_secret": "secret-two-2"})
+    assert (
+        account_document(account=Account.objects.get(pk=account.pk))["client_secret"]
+        == "secret-two-2"
+    )
 
 
 def test_an_optional_secret_can_be_cleared(workspace) -> None:
@@ -102,7 +109,7 @@ def test_an_optional_secret_can_be_cleared(workspace) -> None:
 
 
 def test_a_failed_edit_changes_nothing(workspace) -> None:
-    account = create(workspace, "api_key", {"key": "X-Key", "value": "v"}).account
+    account = create(workspace, "api_key", {"key": "X-Key", "value": "v-1234567"}).account
     before = raw_row(account)
     with pytest.raises(InvalidAccountConfig) as raised:
         account_update(account=account, name="", fields={"key": "Bad Header"})
@@ -156,7 +163,7 @@ def p384_pem() -> str:
 
 
 URL = "https://auth.example.com/token"
-OAUTH = {"token_url": URL, "client_id": "c", "client_secret": "s"}
+OAUTH = {"token_url": URL, "client_id": "c", "client_secret": "s-secret-1"}
 BEARER = {"token_url": URL, "client_id": "c", "subject": "s", "audience": "a"}
 LOGIN = {"token_endpoint": URL, "username": "u", "password": "p"}
 
@@ -167,6 +174,9 @@ VALIDATION_CASES = [
     ("api_key", {"key": "Bad Header", "value": "v"}, "key", "is not a valid header name"),
     ("api_key", {"key": "X-Key"}, "value", "Field required"),
     ("api_key", {"key": "X-Key", "value": "v", "in": "body"}, "in", "'header' or 'query'"),
+    ("api_key", {"key": "X-Key", "value": "k-12"}, "value", "at least 8 characters"),
+    ("oauth_client_credentials", {**OAUTH, "client_secret": "abc"}, "client_secret", "at least 8"),
+    ("jwt", {"private_key": "hmac", "algorithm": "HS256"}, "private_key", "at least 8 characters"),
     ("static", {}, "", "Give at least one header or an HTTP Basic user name."),
     ("static", {"headers": {"Bad Header": "x"}}, "headers", "is not a valid header name"),
     (
@@ -458,7 +468,7 @@ def test_a_delete_the_database_refuses_becomes_a_message_naming_the_columns(work
 
 
 def test_document_keys_round_trip_through_json(workspace) -> None:
-    fields = {"key": "api_key", "value": "v", "in": "query"}
+    fields = {"key": "api_key", "value": "v-1234567", "in": "query"}
     account = create(workspace, "api_key", fields).account
     assert account.config["in"] == "query"
     assert json.loads(json.dumps(account.config)) == account.config

@@ -163,7 +163,7 @@ def test_account_secrets_copied_into_another_account_are_rejected(make_workspace
     fields = {"key": "X-API-Key", "value": "b-api-key-value"}
     b_account = account_create(workspace=b, name="B", auth_type="api_key", fields=fields).account
     a_account = account_create(
-        workspace=a, name="A", auth_type="api_key", fields={**fields, "value": "a-value"}
+        workspace=a, name="A", auth_type="api_key", fields={**fields, "value": "a-api-key-value"}
     ).account
     Account.objects.filter(pk=a_account.pk).update(secrets_ciphertext=b_account.secrets_ciphertext)
     a_account.refresh_from_db()

@@ -49,7 +49,7 @@ def test_api_key_and_static_accounts(celery_worker, workspace, leads, api, make_
     api.route("/", lambda r: Reply.json({"key": r.header("x-api-key"), "team": r.header("x-team")}))
     key = account_create(
         workspace=workspace, name="Key", auth_type="api_key",
-        fields={"key": "X-API-Key", "value": "k-123", "in": "header"},
+        fields={"key": "X-API-Key", "value": "k-12345678", "in": "header"},
     ).account  # fmt: skip
     static = account_create(
         workspace=workspace, name="Static", auth_type="static",
@@ -62,11 +62,11 @@ def test_api_key_and_static_accounts(celery_worker, workspace, leads, api, make_
     run_column(second, celery_worker)
 
     # The API received the credentials; echoed back, they are masked in the cells.
-    assert {r.header("x-api-key") for r in api.requests} == {"k-123", None}
+    assert {r.header("x-api-key") for r in api.requests} == {"k-12345678", None}
     assert {r.header("x-team") for r in api.requests} == {"growth", None}
     assert {cell.value["key"] for cell in cells(first)} == {"••••"}
     assert {cell.value["team"] for cell in cells(second)} == {"••••"}
-    assert "k-123" not in json.dumps([[cell.value, cell.debug] for cell in cells(first)])
+    assert "k-12345678" not in json.dumps([[cell.value, cell.debug] for cell in cells(first)])
 
 
 def test_jwt_token_endpoint_account_with_the_columns_token_fields(
