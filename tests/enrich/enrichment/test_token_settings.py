@@ -192,3 +192,43 @@ def test_inheriting_columns_use_the_account_settings_and_follow_its_edits(
     wait_for_run(run, worker=celery_worker)
     assert [cell.status for cell in cells(inheriting)] == ["done"] * 10
     assert PASSWORD not in json.dumps([cell.debug for cell in cells(inheriting)])
+
+
+@pytest.mark.django_db
+def test_columns_saved_with_the_old_defaults_inherit_after_the_migration(
+    leads, api, login_account, make_enrichment
+) -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("enrich.enrichment.migrations.0003_token_fields_inherit")
+    old = make_enrichment(
+        leads, label="Old", request={"endpoint": api.url("/")}, account=login_account
+    )
+    chosen = make_enrichment(
+        leads, label="Chosen", request={"endpoint": api.url("/")}, account=login_account
+    )
+    # What the column form used to store whatever was typed: all three, defaults included.
+    EnrichmentColumn.objects.filter(pk=old.pk).update(
+        token_fields={
+            "token_location": "access_token",
+            "token_type": "Bearer",
+            "auth_header_name": "Authorization",
+        }
+    )
+    EnrichmentColumn.objects.filter(pk=chosen.pk).update(
+        token_fields={
+            "token_location": "data.jwt",
+            "token_type": "Bearer",
+            "auth_header_name": "X-Session",
+        }
+    )
+
+    migration.inherit_defaults(apps, None)
+
+    assert EnrichmentColumn.objects.get(pk=old.pk).token_fields == {}
+    assert EnrichmentColumn.objects.get(pk=chosen.pk).token_fields == {
+        "token_location": "data.jwt",
+        "auth_header_name": "X-Session",
+    }
