@@ -55,7 +55,9 @@ class WorkerProcess:
                 self.process.wait(timeout=10)
 
 
-def start_worker(*, concurrency: int = 4, env: dict[str, str] | None = None) -> WorkerProcess:
+def start_worker(
+    *, concurrency: int = 4, env: dict[str, str] | None = None, pool: str = "threads"
+) -> WorkerProcess:
     """Start a worker and return once it consumes from the test queue; ``env`` adds variables
     (e.g. a short ``ENRICH_CELL_LEASE_S``)."""
     extra = env or {}
@@ -68,6 +70,7 @@ def start_worker(*, concurrency: int = 4, env: dict[str, str] | None = None) -> 
         worker_command(
             queue=queue,
             concurrency=concurrency,
+            pool=pool,
             hostname=f"{queue}.{next(_numbers)}@%h",
             standalone=True,
         ),

@@ -31,7 +31,6 @@ class WorkerTimer(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        tick = min(settings.ENRICH_HEARTBEAT_S, settings.ENRICH_SWEEP_S)
         next_beat = next_sweep = time.monotonic()
         while not self._stopped.is_set():
             now = time.monotonic()
@@ -41,7 +40,8 @@ class WorkerTimer(threading.Thread):
             if self.sweeps and now >= next_sweep:
                 next_sweep = now + settings.ENRICH_SWEEP_S
                 self._guarded(lambda: sweeper.sweep(holder=self.hostname))
-            self._stopped.wait(min(tick, max(0.0, min(next_beat, next_sweep) - time.monotonic())))
+            due = min(next_beat, next_sweep) if self.sweeps else next_beat
+            self._stopped.wait(max(0.05, due - time.monotonic()))
 
     def beat(self) -> None:
         pipeline.renew_leases()

@@ -79,7 +79,30 @@ def test_a_worker_killed_mid_run_loses_no_cell_and_writes_none_twice(
     assert run.counts == {"done": 40}
     # The killed worker's cells came back after its leases ran out and a sweep sent them
     # again; the rest of the run (40 cells of 0.3 s on 4 threads) takes about 3 s.
-    assert recovered_in < LEASE_S + SWEEP_S + REQUEUE_S + 15, recovered_in
+    assert recovered_in < LEASE_S + SWEEP_S + REQUEUE_S + 20, recovered_in
+
+
+def test_a_call_longer_than_the_lease_keeps_its_cell_on_threads_and_on_prefork(
+    shared_worker_paused, workspace, make_table, api, make_enrichment
+) -> None:
+    table = make_table(workspace, columns=("N",), rows=[{"n": str(n)} for n in range(2)])
+    api.route("/", sleep_then(2 * LEASE_S, json_reply({"ok": True})))
+    enrichment = make_enrichment(
+        table, request={"endpoint": api.url("/?n={{ row.n }}"), "timeout_s": 4 * LEASE_S}
+    )
+    for pool in ("threads", "prefork"):  # a prefork child renews its own cells' leases
+        worker = start_worker(concurrency=2, env=FAST_RECOVERY, pool=pool)
+        try:
+            with transaction.atomic():
+                run = run_queue(enrichment=enrichment, force=True)
+            wait_for_end(run, timeout=60, workers=[worker])
+        finally:
+            worker.stop()
+
+        # The heartbeat renewed the leases: nobody took the cells over and called again.
+        results = list(CellResult.objects.filter(run=run).values("status", "attempts"))
+        assert results == [{"status": "done", "attempts": 1}] * 2, pool
+    assert api.count() == 4
 
 
 @pytest.mark.skipif(
