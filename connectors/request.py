@@ -13,7 +13,12 @@ from connectors.config import RequestConfig
 from connectors.errors import ConfigError, TemplateError
 from connectors.network import is_valid_host_name
 from connectors.sandbox import render_budget
-from connectors.templating import TemplateContext, compile_template, render_json_with_display
+from connectors.templating import (
+    TemplateContext,
+    compile_template,
+    compile_url_template,
+    render_json_with_display,
+)
 
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 MIN_DERIVED_MASK_LENGTH = 6
@@ -44,7 +49,8 @@ def render_request(config: RequestConfig, context: TemplateContext) -> RenderedR
     All templates of one request share one sandbox budget.
     """
     with render_budget():
-        endpoint = compile_template(config.endpoint).render_text(context).strip()
+        # Row values are encoded for where they sit in the URL (connectors.url_parts).
+        endpoint = compile_url_template(config.endpoint).render_text(context).strip()
         params: list[tuple[str, str]] = []
         secret_params: set[str] = set()
         derived: set[str] = set()

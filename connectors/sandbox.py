@@ -41,6 +41,7 @@ from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
 from connectors.template_values import RowView, base64_decode, base64_encode, to_text, tojson
+from connectors.url_parts import URL_FILTERS
 
 MAX_TEMPLATE_LENGTH = 100_000
 MAX_STEPS = 10_000
@@ -364,6 +365,8 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
         self.filters.update(
             {"_counted_loop": _counted_loop, "_emitted": _emitted, "_built_text": _built_text}
         )
+        # Endpoint URLs: each expression encoded for its part of the URL, |raw_path to opt out.
+        self.filters.update(URL_FILTERS)
         self.globals = {
             "range": bounded_range,
             "dict": dict,

@@ -29,6 +29,7 @@ from connectors.sandbox import (
     open_budget,
 )
 from connectors.template_values import RowView, json_default
+from connectors.url_parts import RAW_PATH_FILTER, mark_url_parts
 
 ENVIRONMENT = BoundedSandboxEnvironment()
 
@@ -145,7 +146,7 @@ class CompiledTemplate:
 
     __slots__ = ("_expression", "_template", "literal", "source", "uses_secrets")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, url: bool = False) -> None:
         self.source = source
         self.literal: str | None = None
         self.uses_secrets = False
@@ -166,7 +167,9 @@ class CompiledTemplate:
                 ENVIRONMENT.from_string(nodes.Template([assign], lineno=1)),
                 undefined_to_none=False,
             )
-        self._template = ENVIRONMENT.from_string(ENVIRONMENT.parse_checked(source))
+        tree = ENVIRONMENT.parse_checked(source)
+        # An endpoint: each expression is encoded for the part of the URL it sits in.
+        self._template = ENVIRONMENT.from_string(mark_url_parts(tree) if url else tree)
 
     def render_text(self, context: TemplateContext) -> str:
         """Render to text."""
@@ -191,7 +194,9 @@ class CompiledTemplate:
 #: What may be done with a secret inside a template: send it as it is, joined to other text,
 #: or in an encoding the masker also recognises. Anything else (``|reverse``, ``|upper``,
 #: slicing, a method call, a comparison) could turn it into text that no mask would catch.
-SECRET_SAFE_FILTERS = frozenset({"urlencode", "base64_encode", "tojson", "trim", "string"})
+SECRET_SAFE_FILTERS = frozenset(
+    {"urlencode", "base64_encode", "tojson", "trim", "string", RAW_PATH_FILTER}
+)
 _SECRET_SAFE_FUNCTIONS = frozenset({"base64_encode", "tojson"})
 
 
@@ -298,6 +303,13 @@ def compile_template(source: str) -> CompiledTemplate:
     """Compile ``source`` (cached); raise TemplateError on a syntax error."""
     with _template_errors():
         return CompiledTemplate(source)
+
+
+@functools.lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
+def compile_url_template(source: str) -> CompiledTemplate:
+    """Compile an endpoint URL template (cached): see ``connectors.url_parts``."""
+    with _template_errors():
+        return CompiledTemplate(source, url=True)
 
 
 _RENDER_FAILURES = (
