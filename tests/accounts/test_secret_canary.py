@@ -16,7 +16,6 @@ import logging
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -25,7 +24,7 @@ from accounts.connections import token_key_prefix
 from accounts.models import Account, Secret
 from accounts.workspace_secrets import secret_create
 from connectors import auth_types
-from tests.accounts.conftest import canary, ec_private_pem
+from tests.accounts.conftest import canary, database_dump, ec_private_pem
 from tests.conftest import member_of
 
 pytestmark = pytest.mark.django_db
@@ -39,16 +38,6 @@ def fragments(value: str) -> set[str]:
     if "-----BEGIN" in value:
         found |= {line for line in value.splitlines() if line and not line.startswith("-----")}
     return found
-
-
-def all_rows() -> str:
-    """Every row of every table, as the database returns it."""
-    dump = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            dump.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(dump)
 
 
 @pytest.fixture
@@ -186,7 +175,7 @@ def test_no_secret_value_leaves_the_server(planted, authority, caplog) -> None:
 
     body = b"\n".join(answers)
     logs = caplog.text + "\n".join(record.getMessage() for record in caplog.records)
-    rows = all_rows()
+    rows = database_dump()
     searched = {"responses": body.decode("utf-8", errors="replace"), "logs": logs, "rows": rows}
     hits = [
         (where, value[:24])

@@ -16,7 +16,6 @@ import json
 import logging
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from accounts.connection_accounts import account_create
@@ -28,7 +27,7 @@ from enrich.enrichment.pipeline import enrich_cell
 from enrich.enrichment.runs import _mark_queued
 from enrich.models import Row
 from tests.accounts import conftest as account_fixtures
-from tests.accounts.conftest import canary
+from tests.accounts.conftest import canary, database_dump
 from tests.servers import RecordedRequest, Reply
 
 pytestmark = pytest.mark.django_db
@@ -48,15 +47,6 @@ def echo(request: RecordedRequest) -> Reply:
             "body": request.body.decode(errors="replace"),
         }
     )
-
-
-def every_row_of_every_table() -> str:
-    dump = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            dump.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(dump)
 
 
 def run_every_cell(enrichment) -> None:
@@ -163,7 +153,7 @@ def test_no_credential_an_echoing_api_received_is_stored_or_shown(
         )
     searched = {
         "cells": json.dumps([[c.value, c.error, c.debug] for c in cells], ensure_ascii=False),
-        "database": every_row_of_every_table(),
+        "database": database_dump(),
         "pages": b"\n".join(shown).decode(errors="replace"),
         "logs": caplog.text,
     }
