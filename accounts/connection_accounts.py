@@ -34,6 +34,7 @@ from accounts.object_ids import parse_id
 from connectors import AuthConfig, ConfigError, RequestConfig, auth_types
 from connectors.auth import check_signing_key
 from connectors.auth.signing import HMAC_ALGORITHMS
+from connectors.url_parts import endpoint_host
 
 #: The types whose accounts sign JWTs with a private key (key pairs, JWKS, weak-key warnings).
 SIGNING_TYPES = frozenset({"jwt", "oauth_jwt_bearer"})
@@ -252,6 +253,7 @@ def account_create(
         test_url=lambda: _checked_test_url(test_url),
         config=lambda: _validate(auth_type, document),
     )
+    valid["config"] = _with_proposed_hosts(valid["config"], test_url=valid["test_url"])
     account = Account(
         workspace=workspace,
         name=valid["name"],
@@ -263,6 +265,45 @@ def account_create(
     _store(account, valid["config"])
     _saved(account)
     return AccountChange(account, _signing_warnings(valid["config"]))
+
+
+def _with_proposed_hosts(config: AuthConfig, *, test_url: str) -> AuthConfig:
+    """``config`` with allowed hosts proposed when the owner gave none: the hosts its token
+    endpoint and test URL name, where the credentials evidently go. The account page shows
+    them; the owner edits them, and an owner's first column adds its own host."""
+    if config.allowed_hosts:
+        return config
+    proposed: list[str] = []
+    for url in (
+        getattr(config, "token_url", None),
+        getattr(config, "token_endpoint", None),
+        test_url,
+    ):
+        host = endpoint_host(str(url)) if url else None
+        if host and host not in proposed:
+            proposed.append(host)
+    if not proposed:
+        return config
+    try:
+        return type(config).model_validate(
+            {**config.model_dump(mode="json", by_alias=True), "allowed_hosts": proposed}
+        )
+    except ValidationError:  # e.g. an IPv6 literal, which is no host name to allow
+        return config
+
+
+def account_allow_hosts(
+    *, account: Account, hosts: Collection[str], updated_by: AbstractBaseUser | None = None
+) -> AccountChange:
+    """Add ``hosts`` to where the account's credentials may be sent (an owner's column that
+    points the account at a new host): the list is the owners' decision, made as they go."""
+    allowed = list(account.config.get("allowed_hosts") or [])
+    added = [host for host in hosts if host and host not in allowed]
+    if not added:
+        return AccountChange(account)
+    return account_update(
+        account=account, fields={"allowed_hosts": [*allowed, *added]}, updated_by=updated_by
+    )
 
 
 def account_update(

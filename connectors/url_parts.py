@@ -110,3 +110,22 @@ def mark_url_parts(tree: nodes.Template) -> nodes.Template:
 
 #: The filters the sandbox adds for endpoint templates.
 URL_FILTERS = {URL_PART_FILTER: url_part, RAW_PATH_FILTER: raw_path}
+
+
+def endpoint_host(endpoint: str) -> str | None:
+    """The host an endpoint template's literal text names (lower case), or None when a
+    template writes the host (``{{ row.url }}``, ``https://{{ row.tenant }}.example.com``)."""
+    literal = re.split(r"\{[{%#]", endpoint, maxsplit=1)[0]
+    templated = len(literal) < len(endpoint)
+    scheme_end = literal.find("://")
+    if scheme_end < 0:
+        return None
+    authority = literal[scheme_end + 3 :]
+    end = re.search(r"[/?#]", authority)
+    if end is None and templated:
+        return None  # the host may go on in the template
+    authority = authority[: end.start()] if end else authority
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower() if "]" in host else None
+    return host.partition(":")[0].lower().rstrip(".") or None

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from pydantic import ValidationError
 
+from accounts.connection_accounts import account_allow_hosts
 from accounts.models import Account
 from connectors import (
     ConfigError,
@@ -23,9 +24,10 @@ from connectors import (
     check_template,
     template_column_keys,
 )
-from connectors.auth import ColumnTokenFields
+from connectors.auth import ColumnTokenFields, host_allowed
 from connectors.auth.token_response import parse_path
 from connectors.templating import CONDITION_SECRET_MESSAGE, uses_secrets
+from connectors.url_parts import endpoint_host
 from enrich.columns import column_add, columns_for_table
 from enrich.enrichment.models import EnrichmentColumn, ResultField
 from enrich.exceptions import TableError
@@ -53,6 +55,10 @@ class EnrichmentSpec:
     token_fields: Mapping[str, str] = field(default_factory=dict)
     only_run_if: str = ""
     auto_update: bool = False
+    #: Whether a workspace owner writes the column. Owners decide where an account's
+    #: credentials may go: an owner's column adds its host to the account's allowed hosts, a
+    #: member's must stay within them.
+    by_owner: bool = True
 
 
 def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -> dict[str, Any]:
@@ -69,6 +75,7 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
     if spec.account is not None and spec.account.workspace_id != table.workspace_id:
         problems["account"] = "Pick an account of this workspace."
     token_fields = _token_fields(spec, problems)
+    hosts_to_allow = _credential_hosts(spec, config, problems)
     condition_keys: set[str] = set()
     condition = spec.only_run_if.strip()
     if condition:
@@ -100,7 +107,43 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
         "request": config.model_dump(mode="json", exclude_defaults=True),
         "token_fields": token_fields,
         "dependencies": sorted(dependencies),
+        "hosts_to_allow": hosts_to_allow,
     }
+
+
+def _credential_hosts(
+    spec: EnrichmentSpec, config: RequestConfig | None, problems: dict[str, str]
+) -> list[str]:
+    """The hosts an owner's column adds to its account's allowed hosts; for a member's
+    column, a problem when it would send the account's credentials outside them.
+
+    A host a template writes (``{{ row.url }}``) is checked when each request is sent.
+    """
+    account = spec.account
+    if account is None or config is None or account.auth_type == "none":
+        return []
+    allowed = tuple(account.config.get("allowed_hosts") or ())
+    host = endpoint_host(config.endpoint)
+    if spec.by_owner:
+        return [host] if host and not host_allowed(host, allowed) else []
+    if not allowed:
+        problems["account"] = (
+            f"“{account.name}” has no allowed hosts yet, so only an owner can say where its "
+            "credentials may go: ask an owner to add this column or to set the account's "
+            "allowed hosts."
+        )
+    elif host and not host_allowed(host, allowed):
+        problems["endpoint"] = (
+            f"“{account.name}” may only send its credentials to {', '.join(allowed)}, not to "
+            f"{host}. Ask an owner to add the host to the account's allowed hosts."
+        )
+    return []
+
+
+def _allow_hosts(spec: EnrichmentSpec, hosts: list[str]) -> None:
+    if spec.account is not None and hosts:
+        # The owner's column is the owner's decision: its host joins the allowed ones.
+        account_allow_hosts(account=spec.account, hosts=hosts)
 
 
 def account_token_settings(account: Account) -> dict[str, str]:
@@ -139,6 +182,7 @@ def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) 
         column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
     except TableError as refused:  # the table is full, or the label is blank
         raise EnrichmentProblems({"label": str(refused)}) from None
+    _allow_hosts(spec, cleaned["hosts_to_allow"])
     return EnrichmentColumn.objects.create(
         column=column,
         account=spec.account,
@@ -157,6 +201,7 @@ def enrichment_column_update(
     """Change the request or run settings; results stay until the cells run again."""
     table = enrichment.column.table
     cleaned = enrichment_check(table=table, spec=spec, own_key=enrichment.column.key)
+    _allow_hosts(spec, cleaned["hosts_to_allow"])
     enrichment.account = spec.account
     enrichment.request = cleaned["request"]
     enrichment.token_fields = cleaned["token_fields"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +26,7 @@ from enrich.enrichment import pipeline
 from enrich.enrichment.broker import broker_reachable
 from enrich.enrichment.columns import (
     EnrichmentProblems,
+    EnrichmentSpec,
     enrichment_column_create,
     enrichment_column_update,
     result_field_add,
@@ -55,6 +57,14 @@ def _to_grid(request: HttpRequest, table: Table) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _spec(
+    request: HttpRequest, form: EnrichmentForm, *, base: dict[str, Any] | None = None
+) -> EnrichmentSpec:
+    """The form's column, written by an owner or a member (who may not widen where an
+    account's credentials go)."""
+    return replace(form.spec(base=base), by_owner=bool(request.membership.is_owner))  # type: ignore[attr-defined]
+
+
 @workspace_required
 def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
     """ "Add enrichment → HTTP API": the full request config, run settings and a column picker."""
@@ -63,7 +73,7 @@ def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             enrichment = enrichment_column_create(
-                table=table, label=form.cleaned_data["label"], spec=form.spec()
+                table=table, label=form.cleaned_data["label"], spec=_spec(request, form)
             )
         except EnrichmentProblems as problems:
             form.add_problems(problems)
@@ -88,7 +98,9 @@ def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            enrichment_column_update(enrichment=enrichment, spec=form.spec(base=enrichment.request))
+            enrichment_column_update(
+                enrichment=enrichment, spec=_spec(request, form, base=enrichment.request)
+            )
         except EnrichmentProblems as problems:
             form.add_problems(problems)
         else:
