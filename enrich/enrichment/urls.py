@@ -3,9 +3,7 @@ from django.urls import path
 from enrich.enrichment import views
 
 urlpatterns = [
-    path(
-        "tables/<id:table_id>/enrichment/new/", views.enrichment_create, name="enrichment_create"
-    ),
+    path("tables/<id:table_id>/enrichment/new/", views.enrichment_create, name="enrichment_create"),
     path(
         "tables/<id:table_id>/enrichment/auto-update/",
         views.table_auto_update,
