@@ -220,6 +220,7 @@ def import_remove_failed_table(*, job: ImportJob) -> bool:
         )
         if used:
             ImportJob.objects.filter(pk=job.pk).update(creates_table=False)
+            job.creates_table = False
             return False
         table.delete()
     return True
