@@ -1,6 +1,9 @@
 """Redis stopped for 20 s and restarted empty (no persistence), while a run runs and while it
 is being planned: the workers stay up and reconnect, ``run_column --wait`` says the queue is
 unreachable instead of failing, the run completes, no cell is lost and none is written twice.
+The workers staying up is also the proof against kombu's crash on restoring unacknowledged
+messages after a restart (AttributeError "'NoneType' object has no attribute 'hostname'"),
+which the settings avoid by keeping no acknowledgements in Redis.
 
 A private ``redis-server`` on a free port is the broker of the workers and of the
 ``run_column --wait`` process driving the run, so restarting it touches nothing else. Runs in
