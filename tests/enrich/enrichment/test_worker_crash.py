@@ -141,7 +141,7 @@ def test_the_planner_killed_mid_plan_is_taken_over_and_queues_no_cell_twice(
     run.refresh_from_db()
     assert run.status == Run.Status.DONE
     assert run.total == rows  # each chunk was counted once: no row was planned twice
-    assert run.plan_attempts == 2
+    assert run.plan_attempts >= 2  # taken over (again, if a slow chunk outlived the short lease)
     assert run.counts == {"done": rows}
     writes = list(CellResult.objects.filter(column=enrichment).values_list("writes", flat=True))
     assert len(writes) == rows and set(writes) == {1}
