@@ -138,6 +138,8 @@ def _checked_name(workspace: Workspace, name: str, *, exclude_pk: int | None = N
     name = (name or "").strip()
     if not name:
         raise InvalidAccountConfig({"name": ["Give the account a name."]})
+    if "\x00" in name:
+        raise InvalidAccountConfig({"name": ["The name holds a NUL character (\\x00)."]})
     if len(name) > _NAME_MAX:
         raise InvalidAccountConfig({"name": [f"Use at most {_NAME_MAX} characters."]})
     taken = Account.objects.filter(workspace=workspace, name=name).exclude(pk=exclude_pk)

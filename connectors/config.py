@@ -60,6 +60,22 @@ def valid_header_value(value: str, *, name: str) -> str:
     return value
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` if no text in it (keys included, however nested) holds a NUL character, else
+    a ValueError: NUL never means anything in a setting, and PostgreSQL cannot store it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("the text holds a NUL character (\\x00); remove it")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            without_nul(key)
+            without_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            without_nul(item)
+    return value
+
+
 def check_json_template(value: Any, root: str) -> None:
     """Syntax-check every template in a JSON structure; a ValueError names the one at fault."""
     for path, source in _template_leaves(value, root):
@@ -147,6 +163,11 @@ class RequestConfig(_Model):
     follow_redirects: bool = True
     max_redirects: int = Field(5, ge=0, le=20)
     max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, ge=1, le=MAX_RESPONSE_BYTES_LIMIT)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return without_nul(value)
 
     @field_validator("endpoint")
     @classmethod

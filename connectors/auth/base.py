@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from connectors.auth.token_store import TokenCache
-from connectors.config import describe_validation_error
+from connectors.config import describe_validation_error, without_nul
 from connectors.errors import AuthError, ConfigError
 from connectors.templating import TemplateContext
 
@@ -49,6 +49,11 @@ class AuthConfig(BaseModel):
         description="Host names (or *.example.com for any subdomain) this account's "
         "credentials may be sent to. Empty: any host a column names.",
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return without_nul(value)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -166,3 +166,17 @@ def test_column_keys_cover_every_templated_part() -> None:
 )
 def test_field_paths_parse(text: str, paths: tuple[tuple[str, ...], ...]) -> None:
     assert parse_field_paths(text) == paths
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"endpoint": "https://api.example.com/\x00"},
+        {"endpoint": "https://api.example.com/", "headers": {"X-A": "a\x00"}},
+        {"endpoint": "https://api.example.com/", "method": "POST", "body": {"k\x00": 1}},
+    ],
+)
+def test_a_nul_character_anywhere_is_refused_when_saved(fields) -> None:
+    """PostgreSQL cannot store NUL in JSON: refused here, it never reaches the database."""
+    with pytest.raises(ValidationError, match="NUL character"):
+        RequestConfig(**fields)
