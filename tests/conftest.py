@@ -62,9 +62,14 @@ def member_of(workspace: Workspace, user, role: str = "member") -> Membership:
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
-    """A real ``celery worker`` process on the configured broker and the test database."""
-    from tests.worker import start_worker
+    """A real ``celery worker`` process on the configured broker and the test database.
 
+    Tests that ran before it may have queued tasks with no worker to take them (their rows are
+    gone with their database): the queue is emptied first, so the first test with a worker does
+    not wait behind hundreds of stale messages (the filesystem broker takes ~10 a second)."""
+    from tests.worker import purge_test_queue, start_worker
+
+    purge_test_queue()
     with django_db_blocker.unblock():
         worker = start_worker()
     try:

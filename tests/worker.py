@@ -55,6 +55,14 @@ class WorkerProcess:
                 self.process.wait(timeout=10)
 
 
+def purge_test_queue() -> int:
+    """Drop every message waiting in this test run's queue; returns how many there were."""
+    from enrich.celery import app
+
+    with app.connection_for_write() as connection:
+        return int(connection.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE) or 0)
+
+
 def start_worker(
     *, concurrency: int = 4, env: dict[str, str] | None = None, pool: str = "threads"
 ) -> WorkerProcess:
