@@ -32,7 +32,8 @@ ATTACKS = {
     "hex doubling": "{{ ('a' * 1000000).encode().hex().encode().hex() }}",
     "concat doubling": "{% set ns = namespace(s='ab') %}{% for i in range(40) %}"
     "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
-    "nested loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+    "nested loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}"
+    "{% endfor %}",
     "slow work in a loop": "{% for i in range(9000) %}{{ (range(10000) | list | sort | first) }}"
     "{{ ('a' * 1000000).count('b') }}{% endfor %}",
     "replace growth": "{{ ('a' * 1000000) | replace('a', 'aa') }}",

@@ -28,7 +28,9 @@ def test_a_token_refreshed_after_a_401_counts_both_requests(
 ) -> None:
     issuer = TokenIssuer()
     with LocalServer() as token_server:
-        token_server.route("/token", issuer.oauth_endpoint(client_id="c", client_secret="s-secret-1"))
+        token_server.route(
+            "/token", issuer.oauth_endpoint(client_id="c", client_secret="s-secret-1")
+        )
         api.route("/", issuer.protected(json_reply({"ok": True})))
         account = account_create(
             workspace=workspace,
