@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from benchmarks._services import drop_database, reachable, recreate_database  # noqa: E402
+
 BENCH_DB = "enrich_bench_enrichment"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 LATENCY_S = 0.05
-
-
-def reachable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def configure(services: bool, var_dir: str) -> None:
@@ -51,21 +45,6 @@ def configure(services: bool, var_dir: str) -> None:
     else:
         os.environ.pop("DATABASE_URL", None)
         os.environ.pop("REDIS_URL", None)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def start_workers(count: int, threads: int) -> list[subprocess.Popen[bytes]]:
@@ -122,7 +101,7 @@ def main() -> None:
     var_dir = tempfile.mkdtemp(prefix="enrich-bench-")
     configure(services, var_dir)
     if services:
-        recreate_database()
+        recreate_database(BENCH_DB)
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -209,7 +188,7 @@ def main() -> None:
 
     connection.close()
     if services:
-        drop_database()
+        drop_database(BENCH_DB)
     enrich_rate = args.rows / enrich_s
     plain_rate = args.rows / plain_s
     ideal = concurrency / LATENCY_S

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,30 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from benchmarks._services import drop_database, reachable, recreate_database  # noqa: E402
+
 BENCH_DB = "enrich_bench_recovery"
 LATENCY_S = 0.05
-
-
-def reachable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 class Worker:
@@ -134,7 +113,7 @@ def main() -> None:
     for knob in ("ENRICH_CELL_LEASE_S", "ENRICH_HEARTBEAT_S", "ENRICH_SWEEP_S",
                  "ENRICH_PLAN_LEASE_S", "ENRICH_REQUEUE_AFTER_S", "CELERY_BROKER_URL"):  # fmt: skip
         os.environ.pop(knob, None)  # the defaults are what is measured
-    recreate_database()
+    recreate_database(BENCH_DB)
 
     import django
 
@@ -278,7 +257,7 @@ def main() -> None:
             for worker in workers:
                 worker.stop()
             connection.close()
-            drop_database()
+            drop_database(BENCH_DB)
             redis_server.kill()
             shutil.rmtree(var_dir, ignore_errors=True)
 
