@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -89,6 +90,36 @@ def restart_empty(server: PrivateRedis, workers: list[WorkerProcess]) -> float:
     return time.monotonic()
 
 
+def outage_until_the_end(
+    server: PrivateRedis,
+    *,
+    enrichment: EnrichmentColumn,
+    workers: list[WorkerProcess],
+    driver: subprocess.Popen[str],
+    timeout: float,
+) -> tuple[Run, str, float]:
+    """Restart Redis empty, wait for the run to end and for the driver's last word; returns the
+    run, what the driver printed and the seconds from Redis answering again to the end."""
+    back_at = restart_empty(server, workers)
+    run = Run.objects.get(column=enrichment)
+    wait_for_end(run, timeout=timeout, workers=workers)
+    recovered_in = time.monotonic() - back_at
+    output, _ = driver.communicate(timeout=30)
+    return run, output, recovered_in
+
+
+@contextmanager
+def stopped_after(driver: subprocess.Popen[str], workers: list[WorkerProcess]) -> Iterator[None]:
+    """The driver and the workers are stopped when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for worker in workers:
+            worker.stop()
+
+
 def assert_every_cell_done_once(enrichment: EnrichmentColumn, rows: int) -> None:
     results = list(CellResult.objects.filter(column=enrichment).values_list("status", "writes"))
     assert len(results) == rows
@@ -104,24 +135,18 @@ def test_a_broker_restarted_empty_mid_run_loses_no_cell(
     enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
     workers = [start_worker(concurrency=2, env=redis_env) for _ in range(2)]
     driver = drive(enrichment=enrichment, env=redis_env)
-    try:
+    with stopped_after(driver, workers):
         wait_until(
             lambda: CellResult.objects.filter(column=enrichment, status="done").count() >= 5,
             timeout=60,
             workers=workers,
         )
         queued = CellResult.objects.filter(column=enrichment, status="pending").count()
-        assert queued > rows // 2  # their tasks wait in the broker...
-        back_at = restart_empty(private_redis, workers)  # ...and are gone with it
-        run = Run.objects.get(column=enrichment)
-        wait_for_end(run, timeout=RECOVERY_S, workers=workers)
-        recovered_in = time.monotonic() - back_at
-        output, _ = driver.communicate(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-        for worker in workers:
-            worker.stop()
+        assert queued > rows // 2  # their tasks wait in the broker, and go with it
+        run, output, recovered_in = outage_until_the_end(
+            private_redis, enrichment=enrichment, workers=workers, driver=driver,
+            timeout=RECOVERY_S,
+        )  # fmt: skip
 
     assert driver.returncode == 0, output
     assert "The queue is unreachable, retrying" in output
@@ -140,7 +165,7 @@ def test_a_broker_restarted_empty_while_planning_loses_no_cell(
     enrichment = make_enrichment(table, request={"endpoint": api.url("/?n={{ row.n }}")})
     workers = [start_worker(concurrency=4, env=redis_env) for _ in range(2)]
     driver = drive(enrichment=enrichment, env=redis_env)
-    try:
+    with stopped_after(driver, workers):
         wait_until(
             lambda: Run.objects.filter(
                 column=enrichment, status=Run.Status.PLANNING, plan_row__isnull=False
@@ -148,16 +173,10 @@ def test_a_broker_restarted_empty_while_planning_loses_no_cell(
             timeout=60,
             workers=workers,
         )
-        back_at = restart_empty(private_redis, workers)
-        run = Run.objects.get(column=enrichment)
-        wait_for_end(run, timeout=RECOVERY_S + 30, workers=workers)
-        recovered_in = time.monotonic() - back_at
-        output, _ = driver.communicate(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-        for worker in workers:
-            worker.stop()
+        run, output, recovered_in = outage_until_the_end(
+            private_redis, enrichment=enrichment, workers=workers, driver=driver,
+            timeout=RECOVERY_S + 30,
+        )  # fmt: skip
 
     assert driver.returncode == 0, output
     assert "The queue is unreachable, retrying" in output
