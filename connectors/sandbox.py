@@ -271,7 +271,9 @@ _LINE_BREAKS = {str: re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]"),
                 bytes: re.compile(rb"\r\n|[\n\r]")}  # fmt: skip
 
 
-def _check_split(text: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]):
+def _check_split(
+    text: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     """``split`` can make one item per character: count the pieces before making them."""
     separator = args[0] if args else kwargs.get("sep")
     limit = args[1] if len(args) > 1 else kwargs.get("maxsplit", -1)

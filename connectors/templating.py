@@ -63,14 +63,14 @@ class TemplateContext:
     def __init__(
         self,
         *,
-        row: Mapping[str, Any] | None = None,
+        row: Mapping[str, Any] | RowView | None = None,
         columns: Iterable[str] | None = None,
         secrets: Mapping[str, str] | SecretLookup | None = None,
         account: Mapping[str, Any] | None = None,
         workspace: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.row = RowView(row or {}, columns)
+        self.row = row if isinstance(row, RowView) else RowView(row or {}, columns)
         self._lookup: SecretLookup = _as_lookup(secrets)
         self.account = dict(account or {})
         self.workspace = dict(workspace or {})
@@ -105,12 +105,13 @@ class TemplateContext:
         def refuse(name: str) -> str | None:
             raise TemplateError(why)
 
-        copy = TemplateContext(
-            secrets=refuse, account=self.account, workspace=self.workspace, clock=self._clock
+        return TemplateContext(
+            row=self.row,
+            secrets=refuse,
+            account=self.account,
+            workspace=self.workspace,
+            clock=self._clock,
         )
-        copy.row = self.row
-        copy._variables["row"] = self.row
-        return copy
 
     def now(self, offset: int = 0) -> int:
         """Unix time in whole seconds, plus ``offset`` seconds."""

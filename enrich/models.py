@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 
@@ -25,6 +27,12 @@ class Table(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @cached_property
+    def column_keys(self) -> frozenset[str]:
+        """The keys of every column (hidden and computed ones included), read once per
+        instance: one query per request, or per run a worker keeps loaded, not per cell."""
+        return frozenset(self.columns.values_list("key", flat=True))
 
 
 class ColumnKind(models.TextChoices):

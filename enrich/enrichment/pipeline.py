@@ -42,7 +42,7 @@ from connectors import (
 )
 from connectors.templating import CONDITION_SECRET_MESSAGE
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
-from enrich.models import Column, Row, Table
+from enrich.models import Row
 
 logger = logging.getLogger(__name__)
 
@@ -86,25 +86,11 @@ def template_context(*, enrichment: EnrichmentColumn, row: Row) -> TemplateConte
         values = {**values, **computed_values(row=row, keys=set(enrichment.dependencies))}
     return TemplateContext(
         row=values,
-        columns=table_column_keys(table),
+        columns=table.column_keys,
         secrets=connections.secret_lookup(workspace=table.workspace),
         workspace={"id": table.workspace_id, "name": table.workspace.name},
         account={"name": account.name, "type": account.auth_type} if account else {},
     )
-
-
-#: Column keys by table, kept for as long as the table instance lives (one request, or a run's
-#: cached load in a worker): one query per run and worker, not one per cell.
-_COLUMN_KEYS_ATTRIBUTE = "_enrich_column_keys"
-
-
-def table_column_keys(table: Table) -> frozenset[str]:
-    """The keys of every column of ``table`` (hidden and computed ones included)."""
-    keys = getattr(table, _COLUMN_KEYS_ATTRIBUTE, None)
-    if keys is None:
-        keys = frozenset(Column.objects.filter(table=table).values_list("key", flat=True))
-        setattr(table, _COLUMN_KEYS_ATTRIBUTE, keys)
-    return keys
 
 
 def computed_values(*, row: Row, keys: set[str]) -> dict[str, Any]:
