@@ -25,11 +25,18 @@ document.addEventListener("submit", (event) => {
 
 // An open menu stays inside the window: shifted left when it would pass the right edge, and
 // scrolling inside itself when it would pass the bottom. (Column menus are placed by grid.js.)
+// "toggle" fires after the menu has opened: the panel stays hidden (app.css) until it is placed,
+// so it never shows for a frame where it does not belong.
 document.addEventListener("toggle", (event) => {
   const menu = event.target;
-  if (!menu.matches?.("details.menu") || !menu.open || menu.matches(".grid__menu")) return;
+  if (!menu.matches?.("details.menu")) return;
   const panel = menu.querySelector(":scope > .menu__panel");
   if (!panel) return;
+  if (!menu.open) {
+    panel.classList.remove("menu__panel--placed");
+    return;
+  }
+  if (menu.matches(".grid__menu")) return;
   panel.style.transform = "";
   panel.style.maxHeight = "";
   const box = panel.getBoundingClientRect();
@@ -42,6 +49,7 @@ document.addEventListener("toggle", (event) => {
     panel.style.maxHeight = `${Math.max(120, window.innerHeight - margin - box.top)}px`;
     panel.style.overflowY = "auto";
   }
+  panel.classList.add("menu__panel--placed");
 }, true); // "toggle" does not bubble
 
 // A confirm step loaded by htmx into the page's dialog opens as a modal: the focus goes to its

@@ -198,6 +198,7 @@
     // Below the header there may be less room than the menu needs: it scrolls inside itself.
     panel.style.maxHeight = `${Math.max(120, window.innerHeight - anchor.bottom - 12)}px`;
     panel.style.overflowY = "auto";
+    panel.classList.add("menu__panel--placed");
   }, true); // "toggle" does not bubble
   function closeColumnMenus() {
     document.querySelectorAll("#grid .grid__menu[open]").forEach((menu) => menu.removeAttribute("open"));
