@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from connectors.filtering import read_path
 from enrich.enrichment.models import CellResult, ResultField
-from enrich.models import Column, ColumnKind
+from enrich.models import Column, ColumnKind, Row
 
 COMPUTED_KINDS = frozenset({ColumnKind.ENRICHMENT, ColumnKind.RESULT_FIELD})
 
@@ -104,6 +104,23 @@ def attach_computed_cells(
     cells = _cells(plan, [row.pk for row in rows], since=since) if plan and rows else {}
     for row in rows:
         row.computed = cells.get(row.pk, {})
+
+
+def computed_row_values(*, row: Row, keys: Iterable[str]) -> dict[str, Any]:
+    """The finished values of ``row``'s computed columns among ``keys``, by column key (what a
+    template reads as ``row.<key>``); a cell not done reads as None, like a blank cell."""
+    columns = list(
+        Column.objects.filter(table_id=row.table_id, key__in=list(keys), kind__in=COMPUTED_KINDS)
+    )
+    plan = _plan(columns)
+    if plan is None:
+        return {}
+    cells = _cells(plan, [row.pk]).get(row.pk, {})
+    return {
+        column.key: cell.value
+        for column in columns
+        if (cell := cells.get(column.pk)) is not None and cell.status == CellResult.Status.DONE
+    }
 
 
 def export_values(

@@ -41,6 +41,7 @@ from connectors import (
     evaluate_expression,
 )
 from connectors.templating import CONDITION_SECRET_MESSAGE
+from enrich.enrichment.grid import computed_row_values
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.models import Row
 
@@ -94,12 +95,9 @@ def template_context(*, enrichment: EnrichmentColumn, row: Row) -> TemplateConte
 
 
 def computed_values(*, row: Row, keys: set[str]) -> dict[str, Any]:
-    """The finished results of ``row``'s enrichment columns among ``keys``, by column key."""
-    return dict(
-        CellResult.objects.filter(
-            row=row, status=CellResult.Status.DONE, column__column__key__in=keys
-        ).values_list("column__column__key", "value")
-    )
+    """The finished values of ``row``'s computed columns among ``keys``, by column key: an
+    enrichment column's result, or the field of one that a "+ column" column shows."""
+    return computed_row_values(row=row, keys=keys)
 
 
 def input_hash(*, enrichment: EnrichmentColumn, row: Row) -> str:

@@ -115,3 +115,30 @@ def test_results_stored_flat_still_show_and_feed_their_field_columns(client, lea
     row = Row.objects.filter(table=leads).order_by("position").first()
     panel = client.get(reverse("cell_detail", args=[row.pk, echoed.pk]), HTTP_HX_REQUEST="true")
     assert "old@example.test" in panel.content.decode()
+
+
+def test_templates_and_conditions_read_a_field_column_as_its_value(
+    client, leads, echoed, api, make_enrichment
+) -> None:
+    client.post(reverse("result_field_create", args=[echoed.pk]), {"path": "items.0.id"})
+    key = ResultField.objects.get(source=echoed, path="items.0.id").column.key
+    # Only the first row's item id names lead 0: the others are skipped, not sent as blanks.
+    follow = make_enrichment(
+        leads,
+        label="Follow",
+        request={"endpoint": api.url("/"), "query": {"email": "{{ row." + key + " }}"}},
+        only_run_if=f'row.{key} == "first-lead0@example.test"',
+    )
+    run = Run.objects.create(column=follow)
+    run_plan(run_id=run.pk)
+    for row in Row.objects.filter(table=leads):
+        enrich_cell(run_id=run.pk, row_id=row.pk)
+
+    cells = {
+        cell.row.values["email"]: cell
+        for cell in CellResult.objects.filter(column=follow).select_related("row")
+    }
+    first = cells.pop("lead0@example.test")
+    assert first.status == "done", first.error
+    assert first.value["query"]["email"] == "first-lead0@example.test"
+    assert {cell.status for cell in cells.values()} == {"skipped"}
