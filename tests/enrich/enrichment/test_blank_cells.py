@@ -8,9 +8,11 @@ blank reads as None (falsy in a condition, empty in text, null as a whole JSON v
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
 
@@ -18,7 +20,7 @@ from connectors import TemplateContext, evaluate_expression, render_template
 from connectors.errors import TemplateError
 from enrich.csv_import import import_start, import_upload
 from enrich.enrichment.columns import EnrichmentProblems
-from enrich.enrichment.models import CellResult
+from enrich.enrichment.models import CellResult, Run
 from enrich.enrichment.pipeline import execute
 from enrich.enrichment.runs import run_progress, run_queue
 from enrich.models import Row
@@ -184,7 +186,7 @@ def test_test_on_a_row_shows_a_blank_row_as_skipped(client, workspace, api, make
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_on_a_worker_skips_blank_rows_and_a_re_run_leaves_them_alone(
-    celery_worker, workspace, make_table, api, make_enrichment
+    celery_worker, client, workspace, make_table, api, make_enrichment
 ) -> None:
     rows = [{"name": f"Lead {n}", "email": f"lead{n}@example.test"} for n in range(6)]
     rows[1] = {"name": "No email"}
@@ -195,10 +197,22 @@ def test_a_run_on_a_worker_skips_blank_rows_and_a_re_run_leaves_them_alone(
         table,
         request={"endpoint": api.url("/"), "query": {"email": "{{ row.email }}"}},
         only_run_if="row.email",
+        auto_update=True,
     )
-    with transaction.atomic():
-        run = run_queue(enrichment=enrichment)
-    run = wait_for_run(run, worker=celery_worker)
+    # From the command line, as a script would: the blank rows count as skipped, and the
+    # command succeeds (a skipped cell is no error).
+    out = io.StringIO()
+    call_command(
+        "run_column",
+        workspace=str(workspace.pk),
+        table=str(table.pk),
+        column=enrichment.column.key,
+        wait=True,
+        timeout=60,
+        stdout=out,
+    )
+    run = Run.objects.get(column=enrichment)
+    assert "done 4 · error 0 · skipped 2" in out.getvalue(), out.getvalue()
 
     statuses = [cell.status for cell in cells(enrichment)]
     assert statuses == ["done", "skipped", "done", "done", "skipped", "done"]
@@ -211,4 +225,18 @@ def test_a_run_on_a_worker_skips_blank_rows_and_a_re_run_leaves_them_alone(
     again = wait_for_run(again, worker=celery_worker)
     assert again.total == 0
     assert CellResult.objects.filter(column=enrichment, status="skipped").count() == 2
+    assert api.count() == 4
+
+    # Auto-update: clearing an email re-runs that one cell, which is now skipped, not an error.
+    first = Row.objects.filter(table=table).order_by("position").first()
+    email = table.columns.get(key="email")
+    response = client.post(
+        reverse("cell_update", args=[first.pk, email.pk]), {"value": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    rerun = Run.objects.filter(column=enrichment).order_by("-pk").first()
+    rerun = wait_for_run(rerun, worker=celery_worker)
+    assert rerun.row_ids == [first.pk]
+    cell = CellResult.objects.get(column=enrichment, row=first)
+    assert (cell.status, cell.error) == ("skipped", "Run condition not met.")
     assert api.count() == 4
