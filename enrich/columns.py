@@ -197,7 +197,10 @@ def column_change_kind(*, column: Column, kind: str) -> KindChange:
                 result.examples.append(text[:40])
             continue
         result.converted += 1
-        if new != old or type(new) is not type(old):
+        if new is None:
+            # A value that converts to nothing (JSON null, text of spaces) is blank: no key.
+            Row.objects.filter(pk=row_id).update(values=JsonRemoveKey("values", key=column.key))
+        elif new != old or type(new) is not type(old):
             pending.append((path, json.dumps(new, ensure_ascii=False), row_id))
             if len(pending) >= CONVERT_BATCH_SIZE:
                 flush()

@@ -51,10 +51,10 @@ class RowEncoder:
             record = self._without_nul(line, record)
         quote = encode_json_string
         names = zip(self.text_names, record, strict=False)
-        fields = [name + quote(raw) for name, raw in names if name and raw]
+        fields = [name + quote(raw) for name, raw in names if name and raw and not raw.isspace()]
         for index, name, parse, header in self.typed:
             raw = record[index]
-            if not raw:
+            if not raw or raw.isspace():
                 continue
             try:
                 value = parse(raw)

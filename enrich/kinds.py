@@ -37,8 +37,9 @@ class Kind:
     computed: ClassVar[bool] = False
 
     def parse(self, raw: str) -> Any:
-        """The stored value for ``raw``; raises ``InvalidValue`` with a message for the cell."""
-        return raw
+        """The stored value for ``raw``; raises ``InvalidValue`` with a message for the cell.
+        Text of spaces only is blank, as in every other kind."""
+        return raw if raw.strip() else None
 
     def to_text(self, value: Any) -> str:
         """The value as a user types it (editor, CSV export); ``parse`` reads it back."""

@@ -36,8 +36,8 @@ def next_row_position(*, table: Table) -> int:
 
 
 def is_blank(value: Any) -> bool:
-    """Whether a cell value is blank (stored as no key at all)."""
-    return value is None or value == ""
+    """Whether a cell value is blank (stored as no key at all): none, or text of spaces only."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def without_blanks(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from enrich.kinds import kind_for
     [
         ("text", "00123", "00123"),
         ("text", "NA", "NA"),
-        ("text", "", ""),
+        ("text", "", None),
+        ("text", " \t ", None),
+        ("text", " padded ", " padded "),
         ("number", "00123", 123),
         ("number", "-5", -5),
         ("number", " 1.50 ", 1.5),

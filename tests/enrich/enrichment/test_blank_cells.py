@@ -18,12 +18,14 @@ from django.urls import reverse
 
 from connectors import TemplateContext, evaluate_expression, render_template
 from connectors.errors import TemplateError
+from enrich.columns import column_change_kind
 from enrich.csv_import import import_start, import_upload
 from enrich.enrichment.columns import EnrichmentProblems
 from enrich.enrichment.models import CellResult, Run
 from enrich.enrichment.pipeline import execute
 from enrich.enrichment.runs import run_progress, run_queue
 from enrich.models import Row
+from enrich.rows import row_add
 from tests.enrich.conftest import csv_upload
 from tests.enrich.enrichment.conftest import cells, wait_for_run
 from tests.servers import Reply
@@ -99,6 +101,38 @@ def test_import_add_row_and_clearing_a_cell_all_store_no_key(client, workspace) 
     ada.refresh_from_db()
     assert "email" not in ada.values
     assert ada.values["name"] == "Ada"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media_root")
+def test_spaces_only_are_blank_in_the_import_an_edit_a_new_row_and_a_retype(
+    client, workspace
+) -> None:
+    job = import_upload(
+        workspace=workspace,
+        upload=csv_upload("Name,Email,Extra\nAda,   ,\t\nGrace,grace@example.test,null\n"),
+        created_by=None,
+    )
+    job = import_start(job=job, background=False)
+    ada, grace = rows_of(job.table)
+    assert ada.values == {"name": "Ada"}
+
+    email = job.table.columns.get(key="email")
+    response = client.post(
+        reverse("cell_update", args=[grace.pk, email.pk]), {"value": "  "}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    grace.refresh_from_db()
+    assert "email" not in grace.values
+
+    assert row_add(table=job.table, values={"name": "Lin", "email": " \n "}).values == {
+        "name": "Lin"
+    }
+
+    # "null" is text until the column becomes JSON, where it is no value at all.
+    column_change_kind(column=job.table.columns.get(key="extra"), kind="json")
+    grace.refresh_from_db()
+    assert grace.values == {"name": "Grace"}
 
 
 # --- the pipeline: conditions, text, JSON bodies ------------------------------------------------
