@@ -79,7 +79,8 @@ class EnrichmentForm(forms.Form):
         required=False,
         label="Use other token settings than the account's",
         help_text="Off: the account's token location, type and header apply, and editing the "
-        "account changes this column too.",
+        "account changes this column too. On: the column keeps only the settings you change; "
+        "the others still follow the account.",
     )
     token_location = forms.CharField(
         required=False,
@@ -244,14 +245,22 @@ class EnrichmentForm(forms.Form):
         return EnrichmentSpec(
             request=request,
             account=data["account"],
-            token_fields=(
-                {name: data[name] for name in TOKEN_FIELDS}
-                if data["override_token_settings"]
-                else {}
-            ),
+            token_fields=self._overridden_token_fields(data),
             only_run_if=data["only_run_if"],
             auto_update=data["auto_update"],
         )
+
+    @staticmethod
+    def _overridden_token_fields(data: dict[str, Any]) -> dict[str, str]:
+        """The token settings that differ from the account's: those the column keeps. The
+        others go on following the account, so changing one field freezes only that one."""
+        account = data["account"]
+        if not data["override_token_settings"] or account is None:
+            return {}
+        if account.auth_type != "jwt_token_endpoint":
+            return {}
+        inherited = account_token_settings(account)
+        return {name: data[name] for name in TOKEN_FIELDS if data[name] != inherited.get(name)}
 
     def add_problems(self, problems: EnrichmentProblems) -> None:
         """Show the schema's messages next to the fields they concern."""

@@ -122,6 +122,26 @@ def test_a_column_saved_from_the_panel_inherits_unless_it_overrides(
         "auth_header_name": "Authorization",
     }
 
+    # Changing one of the three keeps that one only: the other two go on following the account.
+    client.post(
+        reverse("enrichment_create", args=[leads.pk]),
+        panel_data(
+            api.url("/"),
+            login_account,
+            label="One field",
+            override_token_settings="on",
+            token_location="data.jwt",
+            token_type="JWT",
+            auth_header_name="X-Token",
+        ),
+    )
+    one = EnrichmentColumn.objects.get(column__label="One field")
+    assert one.token_fields == {"auth_header_name": "X-Token"}
+    edit = client.get(reverse("enrichment_edit", args=[one.pk]))
+    assert edit.context["form"].initial["override_token_settings"] is True
+    assert edit.context["form"].initial["token_location"] == "data.jwt"
+    assert edit.context["form"].initial["auth_header_name"] == "X-Token"
+
     edit = client.get(reverse("enrichment_edit", args=[inheriting.pk]))
     form = edit.context["form"]
     assert form.initial["override_token_settings"] is False
