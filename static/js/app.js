@@ -83,8 +83,10 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   if (dialog?.open && dialog.contains(event.detail.elt)) dialog.close();
 });
 
-// A run's time left only counts down: a later poll that estimates more (the last answers are
-// often the slow ones) is not believed, and once the countdown is over it says "finishing…".
+// A run's time left counts down between polls. A later estimate a little above the countdown
+// (the last answers are often the slow ones) is not believed, so the time left does not jitter
+// up; a clearly longer one is (the run slowed down: rate limits, a slower API). When to say
+// "finishing…" is the server's call: it knows when only cells in flight remain.
 (() => {
   const ends = new Map(); // run id -> when its countdown reaches zero (ms)
   const spoken = (seconds) => {
@@ -93,14 +95,17 @@ document.addEventListener("htmx:beforeRequest", (event) => {
     if (minutes < 60) return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
     return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
   };
+  const believed = (now, estimate, previous) => {
+    if (previous === undefined || previous <= now || estimate <= previous) return estimate;
+    const slack = Math.max(5000, 0.25 * (previous - now));
+    return estimate - previous > slack ? estimate : previous;
+  };
   const countDown = () => {
     const now = Date.now();
     for (const eta of document.querySelectorAll(".run-progress__eta[data-eta-s]")) {
-      const estimate = now + Number(eta.dataset.etaS) * 1000;
-      const end = Math.min(estimate, ends.get(eta.dataset.run) ?? estimate);
+      const end = believed(now, now + Number(eta.dataset.etaS) * 1000, ends.get(eta.dataset.run));
       ends.set(eta.dataset.run, end);
-      const left = Math.round((end - now) / 1000);
-      eta.textContent = left > 0 ? `about ${spoken(left)} left` : "finishing…";
+      eta.textContent = `about ${spoken(Math.max(1, Math.round((end - now) / 1000)))} left`;
     }
   };
   document.addEventListener("htmx:afterSettle", countDown);

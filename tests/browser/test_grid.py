@@ -3,6 +3,7 @@ and paging as the user scrolls."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -235,3 +236,34 @@ def test_menus_stay_inside_the_window_and_close_once_an_action_is_chosen(signed_
     column_menu.get_by_role("button", name="Hide").click()
     expect(page.locator("#grid th[data-key='notes']")).to_have_count(0)
     expect(page.locator("details.menu[open]")).to_have_count(0)
+
+
+def test_the_time_left_counts_down_ignores_jitter_and_believes_a_slower_run(signed_in) -> None:
+    page, _ = signed_in
+    page.clock.set_fixed_time(datetime.datetime(2026, 1, 1, 12, 0, 0))
+    page.goto("/")
+
+    def poll(seconds: int) -> str:
+        """What the bar says after a poll whose server estimate is ``seconds``."""
+        return page.evaluate(
+            """(seconds) => {
+              document.querySelector(".run-progress__eta")?.remove();
+              const eta = document.createElement("span");
+              eta.className = "run-progress__eta";
+              eta.dataset.run = "7";
+              eta.dataset.etaS = String(seconds);
+              document.body.append(eta);
+              document.dispatchEvent(new Event("htmx:afterSettle"));
+              return eta.textContent;
+            }""",
+            seconds,
+        )
+
+    assert poll(90) == "about 1 min 30 s left"
+    assert poll(93) == "about 1 min 30 s left"  # a little more: jitter, not believed
+    assert poll(40) == "about 40 s left"
+    page.clock.set_fixed_time(datetime.datetime(2026, 1, 1, 12, 0, 30))
+    assert poll(12) == "about 10 s left"  # 30 s went by: the countdown is lower still
+    assert poll(180) == "about 3 min left"  # the run slowed down: the time left says so
+    page.clock.set_fixed_time(datetime.datetime(2026, 1, 1, 12, 10, 0))
+    assert poll(5) == "about 5 s left"  # past the countdown: the new estimate stands
