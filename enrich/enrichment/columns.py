@@ -124,6 +124,15 @@ def _credential_hosts(
         return []
     allowed = tuple(account.config.get("allowed_hosts") or ())
     host = endpoint_host(config.endpoint)
+    if host is None and not allowed:
+        # The row writes the host: with nothing allowed, whoever edits the row would choose
+        # where the credentials go. The owners say first which hosts may receive them.
+        problems["endpoint"] = (
+            f"The row writes this endpoint's host, and “{account.name}” has no allowed hosts "
+            "yet: an owner sets them on the account first (e.g. api.example.com or "
+            "*.example.com), so its credentials go only where the owners decide."
+        )
+        return []
     if spec.by_owner:
         return [host] if host and not host_allowed(host, allowed) else []
     if not allowed:

@@ -11,7 +11,11 @@ from django.urls import reverse
 from accounts.connection_accounts import account_create
 from accounts.models import Account
 from enrich.enrichment import pipeline
-from enrich.enrichment.columns import EnrichmentSpec, enrichment_column_create
+from enrich.enrichment.columns import (
+    EnrichmentProblems,
+    EnrichmentSpec,
+    enrichment_column_create,
+)
 from enrich.enrichment.models import EnrichmentColumn
 from enrich.rows import row_add
 from tests.conftest import member_of
@@ -22,10 +26,10 @@ pytestmark = pytest.mark.django_db
 KEY = "k-credential-hosts-1234"
 
 
-def api_key_account(workspace, **extra) -> Account:
+def api_key_account(workspace, name: str = "Key", **extra) -> Account:
     fields = {"key": "X-API-Key", "value": KEY, **extra}
     return account_create(
-        workspace=workspace, name="Key", auth_type="api_key", fields=fields
+        workspace=workspace, name=name, auth_type="api_key", fields=fields
     ).account
 
 
@@ -154,3 +158,58 @@ def test_a_templated_host_outside_the_allowed_hosts_fails_each_cell_clearly(
     assert refused.status == "error"
     assert "may only be sent to 127.0.0.1; the request goes to localhost" in refused.error
     assert [r.header("X-API-Key") for r in api.requests] == [KEY]
+
+
+@pytest.mark.parametrize("by_owner", [True, False])
+def test_a_host_the_row_writes_needs_allowed_hosts_first(workspace, make_table, by_owner) -> None:
+    """Otherwise whoever edits a row would choose where the credentials go, owner or not."""
+    table = make_table(workspace, columns=["Url", "Tenant"])
+    account = api_key_account(workspace)
+    for endpoint in ("{{ row.url }}", "https://{{ row.tenant }}.crm.example/v1"):
+        spec = EnrichmentSpec(request={"endpoint": endpoint}, account=account, by_owner=by_owner)
+        with pytest.raises(EnrichmentProblems) as problems:
+            enrichment_column_create(table=table, label="Fetch", spec=spec)
+        assert "“Key” has no allowed hosts yet" in problems.value.errors["endpoint"]
+    assert not EnrichmentColumn.objects.exists()
+
+    account = api_key_account(workspace, name="Scoped", allowed_hosts="*.crm.example")
+    spec = EnrichmentSpec(
+        request={"endpoint": "https://{{ row.tenant }}.crm.example/v1"},
+        account=account,
+        by_owner=by_owner,
+    )
+    assert enrichment_column_create(table=table, label="Fetch", spec=spec).account == account
+
+
+def test_accounts_saved_before_allowed_hosts_get_them_proposed(workspace, leads) -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("enrich.enrichment.migrations.0004_propose_allowed_hosts")
+    oauth = account_create(
+        workspace=workspace,
+        name="CRM",
+        auth_type="oauth_client_credentials",
+        fields={
+            "token_url": "https://auth.crm.example/oauth/token",
+            "client_id": "enrich",
+            "client_secret": "s-proposed-hosts-2",
+        },
+    ).account
+    key = api_key_account(workspace)
+    unused = api_key_account(workspace, name="Unused")
+    for endpoint in ("https://api.crm.example/v1/people?e={{ row.email }}", "{{ row.country }}"):
+        spec = EnrichmentSpec(request={"endpoint": endpoint}, account=key)
+        enrichment_column_create(table=leads, label=endpoint[:20], spec=spec)
+    # As they were stored before accounts had allowed hosts.
+    for account in (oauth, key, unused):
+        account.refresh_from_db()
+        config = {k: v for k, v in account.config.items() if k != "allowed_hosts"}
+        Account.objects.filter(pk=account.pk).update(config=config)
+
+    migration.propose_allowed_hosts(apps, None)
+
+    assert allowed(oauth) == ["auth.crm.example"]
+    assert allowed(key) == ["api.crm.example"]
+    assert allowed(unused) == []
