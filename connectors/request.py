@@ -39,7 +39,9 @@ class RenderedRequest:
     secret_query_params: frozenset[str] = frozenset()
     #: The body as JSON text with secret-derived strings shown as their templates.
     display_body: str | None = None
-    #: Rendered values of templates that look up secrets (e.g. a base64 of one): masked too.
+    #: Rendered values of templates that look up secrets (e.g. a base64 of one), and the forms
+    #: a secret takes in the URL's host: masked too. (Each form a template makes of a secret,
+    #: the endpoint's percent-encoding included, is in the context's ``secret_values()``.)
     secret_derived_values: frozenset[str] = frozenset()
 
 
@@ -50,7 +52,8 @@ def render_request(config: RequestConfig, context: TemplateContext) -> RenderedR
     """
     with render_budget():
         # Row values are encoded for where they sit in the URL (connectors.url_parts).
-        endpoint = compile_url_template(config.endpoint).render_text(context).strip()
+        endpoint_template = compile_url_template(config.endpoint)
+        endpoint = endpoint_template.render_text(context).strip()
         params: list[tuple[str, str]] = []
         secret_params: set[str] = set()
         derived: set[str] = set()
@@ -64,6 +67,8 @@ def render_request(config: RequestConfig, context: TemplateContext) -> RenderedR
                 derived.add(value)
         # Parsed once with the query appended: every httpx URL copy re-parses the whole URL.
         url = _parse_url(_with_query(endpoint, params))
+        if endpoint_template.uses_secrets:
+            derived |= _host_forms(url, context.secret_values())
 
         headers: list[tuple[str, str]] = []
         secret_headers: dict[str, str] = {}
@@ -114,6 +119,12 @@ def _with_query(endpoint: str, params: list[tuple[str, str]]) -> str:
     if base.endswith(("?", "&")):
         separator = ""
     return f"{base}{separator}{urlencode(params)}{hash_mark}{fragment}"
+
+
+def _host_forms(url: httpx.URL, secrets: frozenset[str]) -> set[str]:
+    """Secrets as they stand in ``url``'s host, which is lower-cased (hosts are ASCII here:
+    ``is_valid_host_name`` refuses any other), when that differs from the secret itself."""
+    return {s.lower() for s in secrets if s.lower() != s and s.lower() in url.host}
 
 
 def _dump_json(value: Any) -> str:

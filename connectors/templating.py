@@ -28,10 +28,17 @@ from connectors.sandbox import (
     close_budget,
     open_budget,
 )
+from connectors.secret_flow import (
+    SECRET_FILTERS,
+    SECRET_FORMS_VARIABLE,
+    SecretForms,
+    check_secret_flow,
+)
 from connectors.template_values import RowView, json_default
-from connectors.url_parts import RAW_PATH_FILTER, mark_url_parts
+from connectors.url_parts import mark_url_parts
 
 ENVIRONMENT = BoundedSandboxEnvironment()
+ENVIRONMENT.filters.update(SECRET_FILTERS)
 
 _TEMPLATE_CACHE_SIZE = 4096
 
@@ -57,7 +64,8 @@ class TemplateContext:
     reads as None rather than as a missing column; see ``RowView``.
 
     Every secret value looked up is remembered (``secret_values()``) so the engine can mask it in
-    debug records and messages. Safe to share between threads.
+    debug records and messages, and so is every form a template made of one (``|urlencode``,
+    ``|base64_encode``, an endpoint's percent-encoding…). Safe to share between threads.
     """
 
     def __init__(
@@ -83,6 +91,8 @@ class TemplateContext:
             "now": self.now,
             "account": self.account,
             "workspace": self.workspace,
+            # Not a name a template can write: only the filter that records secret forms reads it.
+            SECRET_FORMS_VARIABLE: self.add_secret_values,
         }
 
     def get_secret(self, name: str) -> str:
@@ -163,6 +173,8 @@ class CompiledTemplate:
             check_secret_flow(tree)
         expression = _single_expression(tree)
         if expression is not None:
+            if self.uses_secrets:
+                expression = SecretForms(url=False).visit(expression)
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
             self._expression = TemplateExpression(
                 ENVIRONMENT.from_string(nodes.Template([assign], lineno=1)),
@@ -170,7 +182,11 @@ class CompiledTemplate:
             )
         tree = ENVIRONMENT.parse_checked(source)
         # An endpoint: each expression is encoded for the part of the URL it sits in.
-        self._template = ENVIRONMENT.from_string(mark_url_parts(tree) if url else tree)
+        if url:
+            mark_url_parts(tree)
+        if self.uses_secrets:
+            SecretForms(url=url).visit(tree)
+        self._template = ENVIRONMENT.from_string(tree)
 
     def render_text(self, context: TemplateContext) -> str:
         """Render to text."""
@@ -190,104 +206,6 @@ class CompiledTemplate:
             return self.render_text(context)
         with _RenderGuard():
             return self._expression(context.variables())
-
-
-#: What may be done with a secret inside a template: send it as it is, joined to other text,
-#: or in an encoding the masker also recognises. Anything else (``|reverse``, ``|upper``,
-#: slicing, a method call, a comparison) could turn it into text that no mask would catch.
-SECRET_SAFE_FILTERS = frozenset(
-    {"urlencode", "base64_encode", "tojson", "trim", "string", RAW_PATH_FILTER}
-)
-_SECRET_SAFE_FUNCTIONS = frozenset({"base64_encode", "tojson"})
-
-
-def _is_secret_lookup(node: nodes.Node) -> bool:
-    return (
-        isinstance(node, nodes.Call)
-        and isinstance(node.node, nodes.Name)
-        and node.node.name == "get_secret"
-    )
-
-
-def _carries_secret(node: nodes.Node) -> bool:
-    """Whether ``node``'s value may be (or contain) a secret that was looked up."""
-    if _is_secret_lookup(node):
-        return True
-    if isinstance(node, nodes.Filter):
-        # An unsafe filter is refused where it stands, so only safe ones pass a secret on.
-        return (
-            node.name in SECRET_SAFE_FILTERS
-            and node.node is not None
-            and _carries_secret(node.node)
-        )
-    if isinstance(node, nodes.Concat):
-        return any(_carries_secret(child) for child in node.nodes)
-    if isinstance(node, nodes.Add):
-        return _carries_secret(node.left) or _carries_secret(node.right)
-    if isinstance(node, nodes.CondExpr):
-        return _carries_secret(node.expr1) or (
-            node.expr2 is not None and _carries_secret(node.expr2)
-        )
-    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
-        return node.node.name in _SECRET_SAFE_FUNCTIONS and any(
-            _carries_secret(arg) for arg in node.args
-        )
-    return False
-
-
-def _consumes_safely(parent: nodes.Node, child: nodes.Node) -> bool:
-    """Whether ``parent`` passes its secret-carrying ``child`` on unchanged (or encoded)."""
-    if isinstance(parent, nodes.Output | nodes.Concat | nodes.Add):
-        return True
-    if isinstance(parent, nodes.Filter):
-        return parent.node is child and parent.name in SECRET_SAFE_FILTERS
-    if isinstance(parent, nodes.CondExpr):
-        return child is not parent.test
-    if isinstance(parent, nodes.Call) and isinstance(parent.node, nodes.Name):
-        return parent.node.name in _SECRET_SAFE_FUNCTIONS and any(
-            arg is child for arg in parent.args
-        )
-    return False
-
-
-def check_secret_flow(tree: nodes.Node) -> None:
-    """Refuse a template that changes a looked-up secret into something else.
-
-    A secret may be sent as it is, joined to other text (``"Bearer " ~ get_secret('t')``) or
-    through ``urlencode``, ``base64_encode``, ``tojson``, ``trim`` and ``string``: the engine masks
-    those forms wherever they come back. Reversed, upper-cased, sliced, compared or looped
-    over, it could come back in an answer or a message in a form no mask recognises.
-    """
-    for parent in [tree, *tree.find_all(nodes.Node)]:
-        for child in parent.iter_child_nodes():
-            if _carries_secret(child) and not _consumes_safely(parent, child):
-                raise TemplateError(
-                    "A secret from get_secret() can only be sent as it is, joined to other "
-                    f"text with ~, or through {', '.join(sorted(SECRET_SAFE_FILTERS))}; "
-                    f"this template uses it in {_describe_use(parent)}."
-                )
-
-
-def _describe_use(node: nodes.Node) -> str:
-    if isinstance(node, nodes.Filter):
-        return f"the filter {node.name}"
-    if isinstance(node, nodes.Getattr):
-        return f"“.{node.attr}”"
-    if isinstance(node, nodes.Getitem | nodes.Slice):
-        return "an index or slice"
-    if isinstance(node, nodes.Call):
-        return "a function call"
-    if isinstance(node, nodes.Test):
-        return f"the test “is {node.name}”"
-    if isinstance(node, nodes.Compare):
-        return "a comparison"
-    if isinstance(node, nodes.For):
-        return "a loop"
-    if isinstance(node, nodes.If | nodes.CondExpr):
-        return "a condition"
-    if isinstance(node, nodes.Assign | nodes.AssignBlock):
-        return "a variable"
-    return f"a {type(node).__name__.lower()} expression"
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
