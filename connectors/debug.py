@@ -45,9 +45,10 @@ SHORT_SECRET_LENGTH = 8
 class Masker:
     """Replaces known secret values, in their common encodings, with ``••••``.
 
-    Each secret is looked for as it is, URL-encoded (``%XX`` and ``+``), JSON-escaped (ASCII
-    or not) and base64-encoded; a credential of the form ``<scheme> <token>`` (``Basic dXNl…``,
-    ``Bearer eyJ…``) also by its token alone, since APIs echo either.
+    Each secret is looked for in every form ``_encodings`` lists (URL-encoded, JSON-escaped,
+    base64…); a credential of the form ``<scheme> <token>`` (``Basic dXNl…``, ``Bearer eyJ…``)
+    also by its token alone, since APIs echo either. A secret shorter than
+    ``SHORT_SECRET_LENGTH`` is masked only where it stands alone.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -93,18 +94,49 @@ class Masker:
 
 
 def _encodings(secret: str) -> set[str]:
-    """The forms a secret travels in: raw, URL-encoded, JSON-escaped and base64."""
-    raw = secret.encode()
-    base64_forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    return {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        *base64_forms,
-        *(form.rstrip("=") for form in base64_forms),
-    }
+    """The forms a secret travels in, and comes back in from an API that echoes it.
+
+    One step: raw, trimmed (``|trim``), URL-encoded the three ways it is done (``quote`` as
+    the endpoint encodes a path or query part, ``quote_plus`` as a form or query field,
+    ``quote`` keeping ``/`` as Jinja's ``|urlencode``), JSON-escaped (ASCII or not, and with
+    ``< > & '`` escaped as Go's and JavaScript's encoders do) and base64 (standard or URL-safe,
+    padded or not). Two steps where an echo adds one of its own: the JSON escape of a JSON
+    escape (a JSON body echoed as a JSON string), the URL encodings of a JSON escape
+    (``|tojson|urlencode``) and the base64 of ``|tojson``. Longer chains made in a template
+    are recorded as they are rendered (``TemplateContext.secret_values``), so each of their
+    results is a secret of its own here.
+    """
+    plain = {secret, secret.strip()} - {""}
+    found: set[str] = set()
+    for text in plain:
+        escaped = _json_escapes(text)
+        found |= {text, *_url_encodings(text), *escaped, *_base64_encodings(text)}
+        for once in escaped:
+            found |= _json_escapes(once) | _url_encodings(once)
+        for quoted in (f'"{once}"' for once in escaped):
+            found |= _base64_encodings(quoted)
+    return found
+
+
+def _url_encodings(text: str) -> set[str]:
+    return {quote(text, safe=""), quote(text, safe="/"), quote_plus(text)}
+
+
+def _json_escapes(text: str) -> set[str]:
+    ascii_form = json.dumps(text)[1:-1]
+    html_safe = (
+        ascii_form.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("'", "\\u0027")
+    )
+    return {ascii_form, json.dumps(text, ensure_ascii=False)[1:-1], html_safe}
+
+
+def _base64_encodings(text: str) -> set[str]:
+    raw = text.encode()
+    padded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return padded | {form.rstrip("=") for form in padded}
 
 
 def _mask_credential(value: str) -> str:
