@@ -3,7 +3,9 @@ against real token endpoints on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -19,8 +21,13 @@ from connectors import (
     RequestConfig,
     TemplateContext,
     TemplateError,
+    render_template,
 )
 from connectors.auth import TokenAuth
+from connectors.debug import Masker
+from tests.accounts.conftest import CLIENT_ID, USERNAME, canary, database_dump
+from tests.servers import Handler, RecordedRequest, Reply
+from tests.token_servers import TokenIssuer
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +157,18 @@ def test_secret_lookup_reads_the_workspaces_secret(workspace) -> None:
     assert context.get_secret("TOKEN") == "s3cret-value"
 
 
+def test_a_short_workspace_secret_is_accepted_and_masked_only_where_it_stands_alone(
+    workspace,
+) -> None:
+    secret_create(workspace=workspace, name="REGION", value="eu", created_by=None)
+    context = TemplateContext(secrets=connections.secret_lookup(workspace=workspace))
+    assert render_template("https://{{ get_secret('REGION') }}.api.example.test/", context) == (
+        "https://eu.api.example.test/"
+    )
+    masker = Masker(context.secret_values())
+    assert masker("region eu, in Europe, for eus") == "region ••••, in Europe, for eus"
+
+
 def test_secret_lookup_never_reaches_another_workspace(make_workspace) -> None:
     a, b = make_workspace("A"), make_workspace("B")
     secret_create(workspace=b, name="B_ONLY", value="b-secret-value", created_by=None)
@@ -263,3 +282,82 @@ def test_jwt_test_signs_claims_over_a_placeholder_row(workspace, authority) -> N
     result = connections.account_test(account=account)
     assert result.debug["jwt"]["header"]["alg"] == "ES256"
     assert result.debug["jwt"]["claims"]["sub"] == "<email>"
+
+
+def echoing_token_endpoint(issuer: TokenIssuer) -> Handler:
+    """A token endpoint that issues a token to anyone and echoes the request it received:
+    headers (``Authorization: Basic …`` included) and body, as some debug servers do."""
+
+    def handle(request: RecordedRequest) -> Reply:
+        token = issuer.issue()
+        return Reply.json(
+            {
+                "access_token": token,
+                "data": {"access_token": token},
+                "expires_in": 3600,
+                "echo": {"headers": request.headers, "body": request.body.decode()},
+            }
+        )
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "option"),
+    [
+        ("oauth_client_credentials", {"client_auth": "client_secret_basic"}),
+        ("oauth_client_credentials", {"client_auth": "client_secret_post"}),
+        ("jwt_token_endpoint", {"credentials_in": "basic"}),
+        ("jwt_token_endpoint", {"credentials_in": "form"}),
+        ("jwt_token_endpoint", {"credentials_in": "json"}),
+    ],
+)
+def test_test_connection_never_shows_credentials_a_token_endpoint_echoes(
+    workspace, authority, auth_type, option
+) -> None:
+    first, last = canary("special"), canary("special")
+    secret = f'{first}/+"\\=&?#% é€{last}'
+    authority.server.route("/echo-token", echoing_token_endpoint(authority.issuer))
+    document = {
+        **authority.every_type()[auth_type],
+        "token_url": authority.url("/echo-token"),
+        "client_secret": secret,
+        **option,
+    }
+    if auth_type == "jwt_token_endpoint":
+        document = {
+            **authority.every_type()[auth_type],
+            "token_endpoint": authority.url("/echo-token"),
+            "password": secret,
+            **option,
+        }
+    account = make_account(workspace, document, test_url=authority.url("/api/me"))
+
+    result = connections.account_test(account=account)
+
+    assert result.ok, result.message
+    (sent,) = authority.server.requests_to("/echo-token")
+    basic = sent.header("authorization")
+    if "basic" in json.dumps(option):
+        # The endpoint received HTTP Basic, and answered with it.
+        user = quote(CLIENT_ID, safe="") if auth_type.startswith("oauth") else USERNAME
+        password = quote(secret, safe="") if auth_type.startswith("oauth") else secret
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        assert basic == f"Basic {pair}"
+        forbidden = {basic, pair, pair.rstrip("=")}
+    else:
+        assert basic is None
+        forbidden = set()
+    (exchange,) = result.debug["token_requests"]
+    assert "••••" in exchange["response_body"]
+    account.refresh_from_db()
+    shown = "\n".join(
+        [
+            json.dumps(result.to_dict(), ensure_ascii=False),
+            json.dumps(result.to_dict()),
+            account.last_test_message,
+            database_dump(),
+        ]
+    )
+    hits = [value[:24] for value in forbidden | {first, last} if value in shown]
+    assert hits == []
