@@ -55,6 +55,10 @@ def _checked_name(name: str) -> str:
 
 
 def _checked_value(value: str) -> str:
+    """Any non-empty value. Unlike an account's keys (``MIN_KEY_LENGTH``), a workspace secret
+    has no minimum length: short values that are not keys (a region, a tenant code, a flag)
+    are legitimate, and the masker masks a value under ``SHORT_SECRET_LENGTH`` characters only
+    where it stands alone, so ``eu`` never turns ``Europe`` into ``••••rope``."""
     if not value:
         raise SecretValueMissing()
     return value
