@@ -60,6 +60,13 @@ def run_every_cell(enrichment) -> None:
         enrich_cell(run_id=run.pk, row_id=row.pk)
 
 
+def report_search(name: str, values, searched: dict[str, str], hits: list) -> None:
+    """One line for ``pytest -s``: what was searched for, where, and the hits (the figure the
+    security review quotes)."""
+    places = ", ".join(f"{where} {len(text):,} chars" for where, text in searched.items())
+    print(f"\ncanary search ({name}): {len(values)} secret forms in {places}: {len(hits)} hits")
+
+
 def sent_credentials(requests: list[RecordedRequest]) -> set[str]:
     """Every credential the echo API received, in the forms it received them."""
     seen: set[str] = set()
@@ -172,6 +179,7 @@ def test_no_credential_an_echoing_api_received_is_stored_or_shown(
         for where, text in searched.items()
         if value in text
     ]
+    report_search("every auth type", credentials, searched, hits)
     assert hits == []
     assert "••••" in searched["cells"] and "••••" in searched["pages"]
 
@@ -353,5 +361,6 @@ def test_a_secret_with_special_characters_echoed_from_every_place_is_never_kept_
         for where, text in searched.items()
         if value in text
     ]
+    report_search("special characters", forbidden, searched, hits)
     assert hits == []
     assert "••••" in searched["cells"] and "••••" in searched["pages"]
