@@ -31,7 +31,7 @@ def _delete_result_field_columns(*, instance, **_: object) -> None:
 def _copy_enrichments(*, source, copy, **_: object) -> None:
     """A duplicated table gets its enrichment and field columns' settings (same account),
     not their results: the copy's cells run when the user runs them."""
-    from enrich.enrichment.models import EnrichmentColumn, ResultField
+    from enrich.enrichment.models import ColumnAccount, EnrichmentColumn, ResultField
 
     new_ids = dict(copy.columns.values_list("key", "pk"))
     for enrichment in EnrichmentColumn.objects.filter(column__table=source).select_related(
@@ -39,13 +39,19 @@ def _copy_enrichments(*, source, copy, **_: object) -> None:
     ):
         EnrichmentColumn.objects.create(
             column_id=new_ids[enrichment.column.key],
+            kind=enrichment.kind,
+            config=enrichment.config,
             account_id=enrichment.account_id,
-            request=enrichment.request,
-            token_fields=enrichment.token_fields,
             only_run_if=enrichment.only_run_if,
             auto_update=enrichment.auto_update,
             dependencies=enrichment.dependencies,
         )
+    ColumnAccount.objects.bulk_create(
+        [
+            ColumnAccount(column_id=new_ids[use.column.key], account_id=use.account_id)
+            for use in ColumnAccount.objects.filter(column__table=source).select_related("column")
+        ]
+    )
     for field in ResultField.objects.filter(column__table=source).select_related(
         "column", "source__column"
     ):

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from pydantic import ValidationError
 
 from accounts.connection_accounts import account_allow_hosts
 from accounts.models import Account
 from connectors import (
     ConfigError,
-    RequestConfig,
     TemplateError,
     check_template,
     template_column_keys,
@@ -29,11 +27,11 @@ from connectors.auth.token_response import parse_path
 from connectors.templating import CONDITION_SECRET_MESSAGE, uses_secrets
 from connectors.url_parts import endpoint_host
 from enrich.columns import column_add, columns_for_table
-from enrich.enrichment.models import EnrichmentColumn, ResultField
+from enrich.enrichment.kinds import kind_named
+from enrich.enrichment.kinds.http_api import TOKEN_FIELDS
+from enrich.enrichment.models import ColumnAccount, EnrichmentColumn, ResultField
 from enrich.exceptions import TableError
 from enrich.models import ColumnKind, Table
-
-TOKEN_FIELDS = ("token_location", "token_type", "auth_header_name")
 
 
 @dataclass
@@ -48,9 +46,12 @@ class EnrichmentProblems(Exception):
 
 @dataclass(frozen=True)
 class EnrichmentSpec:
-    """What a user configures for an enrichment column (the panel, the CLI, the API)."""
+    """What a user configures for a computed column (the panel, the CLI, the API).
 
-    request: Mapping[str, Any]
+    ``kind`` names the registered kind; an ``http_api`` column is described by ``request``,
+    ``account`` and ``token_fields``, other kinds by their ``config``."""
+
+    request: Mapping[str, Any] = field(default_factory=dict)
     account: Account | None = None
     token_fields: Mapping[str, str] = field(default_factory=dict)
     only_run_if: str = ""
@@ -59,23 +60,36 @@ class EnrichmentSpec:
     #: credentials may go: an owner's column adds its host to the account's allowed hosts, a
     #: member's must stay within them.
     by_owner: bool = True
+    kind: str = "http_api"
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
-def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -> dict[str, Any]:
-    """Validate ``spec`` for ``table``; returns the cleaned request, token fields and the
-    dependency keys, or raises ``EnrichmentProblems`` naming each field at fault."""
+@dataclass
+class CheckedColumn:
+    """A spec that passed every check: what is saved."""
+
+    kind: str
+    config: dict[str, Any]
+    account: Account | None
+    account_ids: list[int]
+    dependencies: list[str]
+    hosts_to_allow: dict[Account, list[str]]
+
+
+def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -> CheckedColumn:
+    """Validate ``spec`` for ``table``: the kind's own checks, then what every kind shares
+    (the condition, the columns read, where credentials go). Raises ``EnrichmentProblems``
+    naming each field at fault."""
     problems: dict[str, str] = {}
     try:
-        config = RequestConfig.model_validate(dict(spec.request))
-    except ValidationError as exc:
-        for error in exc.errors(include_input=False, include_url=False):
-            name = ".".join(str(part) for part in error["loc"]) or "request"
-            problems.setdefault(name, error["msg"].removeprefix("Value error, "))
-        config = None
-    if spec.account is not None and spec.account.workspace_id != table.workspace_id:
-        problems["account"] = "Pick an account of this workspace."
-    token_fields = _token_fields(spec, problems)
-    hosts_to_allow = _credential_hosts(spec, config, problems)
+        kind = kind_named(spec.kind)
+    except KeyError:
+        raise EnrichmentProblems({"kind": f"“{spec.kind}” is no kind of column."}) from None
+    checked = kind.check(table=table, spec=spec, problems=problems)
+    for account, _, _ in checked.credentials:
+        if account.workspace_id != table.workspace_id:
+            problems.setdefault("account", "Pick an account of this workspace.")
+    hosts_to_allow = _credential_hosts(spec, checked.credentials, problems)
     condition_keys: set[str] = set()
     condition = spec.only_run_if.strip()
     if condition:
@@ -86,73 +100,77 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
                 problems["only_run_if"] = CONDITION_SECRET_MESSAGE
         except TemplateError as exc:
             problems["only_run_if"] = exc.message
-    request_keys = config.column_keys() if config is not None else set()
-    dependencies = condition_keys | request_keys
     known = {column.key for column in columns_for_table(table=table)} - {own_key}
-    # Each unknown key is reported where it was typed: the condition, or the request.
-    for name, what, keys in (
-        ("only_run_if", "The condition reads", condition_keys),
-        ("request", "The templates read", request_keys),
-    ):
+    # Each unknown key is reported where it was typed: the condition, or the kind's field.
+    for name, keys in (("only_run_if", condition_keys), *checked.keys_by_field.items()):
         unknown = sorted(keys - known)
         if unknown and name not in problems:
+            what = "The condition reads" if name == "only_run_if" else "The templates read"
             names = ", ".join(f"row.{key}" for key in unknown)
             problems[name] = f"{what} {names}, which this table has no column for" + (
                 " (a column cannot read its own results)." if own_key in unknown else "."
             )
     if problems:
         raise EnrichmentProblems(problems)
-    assert config is not None
-    return {
-        "request": config.model_dump(mode="json", exclude_defaults=True),
-        "token_fields": token_fields,
-        "dependencies": sorted(dependencies),
-        "hosts_to_allow": hosts_to_allow,
-    }
+    accounts = {account.pk for account, _, _ in checked.credentials}
+    return CheckedColumn(
+        kind=kind.type,
+        config=checked.config,
+        account=checked.account,
+        account_ids=sorted(accounts),
+        dependencies=sorted(condition_keys | checked.dependencies),
+        hosts_to_allow=hosts_to_allow,
+    )
 
 
 def _credential_hosts(
-    spec: EnrichmentSpec, config: RequestConfig | None, problems: dict[str, str]
-) -> list[str]:
-    """The hosts an owner's column adds to its account's allowed hosts; for a member's
-    column, a problem when it would send the account's credentials outside them.
+    spec: EnrichmentSpec,
+    credentials: list[tuple[Account, str, str]],
+    problems: dict[str, str],
+) -> dict[Account, list[str]]:
+    """The hosts an owner's column adds to its accounts' allowed hosts; for a member's
+    column, a problem when it would send an account's credentials outside them.
 
     A host a template writes (``{{ row.url }}``) is checked when each request is sent.
     """
-    account = spec.account
-    if account is None or config is None or account.auth_type == "none":
-        return []
-    allowed = tuple(account.config.get("allowed_hosts") or ())
-    host = endpoint_host(config.endpoint)
-    if host is None and not allowed:
-        # The row writes the host: with nothing allowed, whoever edits the row would choose
-        # where the credentials go. The owners say first which hosts may receive them.
-        problems["endpoint"] = (
-            f"The row writes this endpoint's host, and “{account.name}” has no allowed hosts "
-            "yet: an owner sets them on the account first (e.g. api.example.com or "
-            "*.example.com), so its credentials go only where the owners decide."
-        )
-        return []
-    if spec.by_owner:
-        return [host] if host and not host_allowed(host, allowed) else []
-    if not allowed:
-        problems["account"] = (
-            f"“{account.name}” has no allowed hosts yet, so only an owner can say where its "
-            "credentials may go: ask an owner to add this column or to set the account's "
-            "allowed hosts."
-        )
-    elif host and not host_allowed(host, allowed):
-        problems["endpoint"] = (
-            f"“{account.name}” may only send its credentials to {', '.join(allowed)}, not to "
-            f"{host}. Ask an owner to add the host to the account's allowed hosts."
-        )
-    return []
+    to_allow: dict[Account, list[str]] = {}
+    for account, endpoint, field_name in credentials:
+        if account.auth_type == "none":
+            continue
+        allowed = tuple(account.config.get("allowed_hosts") or ())
+        host = endpoint_host(endpoint)
+        if host is None and not allowed:
+            # The row writes the host: with nothing allowed, whoever edits the row would
+            # choose where the credentials go. The owners say first which hosts may get them.
+            problems.setdefault(
+                field_name,
+                f"The row writes this endpoint's host, and “{account.name}” has no allowed "
+                "hosts yet: an owner sets them on the account first (e.g. api.example.com or "
+                "*.example.com), so its credentials go only where the owners decide.",
+            )
+        elif spec.by_owner:
+            if host and not host_allowed(host, allowed):
+                to_allow.setdefault(account, []).append(host)
+        elif not allowed:
+            problems.setdefault(
+                "account",
+                f"“{account.name}” has no allowed hosts yet, so only an owner can say where its "
+                "credentials may go: ask an owner to add this column or to set the account's "
+                "allowed hosts.",
+            )
+        elif host and not host_allowed(host, allowed):
+            problems.setdefault(
+                field_name,
+                f"“{account.name}” may only send its credentials to {', '.join(allowed)}, not "
+                f"to {host}. Ask an owner to add the host to the account's allowed hosts.",
+            )
+    return to_allow
 
 
-def _allow_hosts(spec: EnrichmentSpec, hosts: list[str]) -> None:
-    if spec.account is not None and hosts:
-        # The owner's column is the owner's decision: its host joins the allowed ones.
-        account_allow_hosts(account=spec.account, hosts=hosts)
+def _allow_hosts(hosts: dict[Account, list[str]]) -> None:
+    # The owner's column is the owner's decision: its hosts join the allowed ones.
+    for account, added in hosts.items():
+        account_allow_hosts(account=account, hosts=added)
 
 
 def account_token_settings(account: Account) -> dict[str, str]:
@@ -162,62 +180,46 @@ def account_token_settings(account: Account) -> dict[str, str]:
     return ColumnTokenFields.model_validate(saved).model_dump()
 
 
-def _token_fields(spec: EnrichmentSpec, problems: dict[str, str]) -> dict[str, str]:
-    """The token settings the column overrides, checked by the account type's own rules.
-
-    Only the fields given are kept: every other one is read from the account when a request
-    is sent, so editing the account changes every column that does not override it.
-    """
-    if spec.account is None or spec.account.auth_type != "jwt_token_endpoint":
-        return {}
-    given = {
-        name: str(value)
-        for name, value in spec.token_fields.items()
-        if name in TOKEN_FIELDS and value is not None
-    }
-    try:
-        return ColumnTokenFields.model_validate(given).model_dump(include=set(given))
-    except ValidationError as exc:
-        for error in exc.errors(include_input=False, include_url=False):
-            problems[str(error["loc"][0])] = error["msg"].removeprefix("Value error, ")
-        return given
+def _save(enrichment: EnrichmentColumn, checked: CheckedColumn, spec: EnrichmentSpec) -> None:
+    enrichment.kind = checked.kind
+    enrichment.config = checked.config
+    enrichment.account = checked.account
+    enrichment.only_run_if = spec.only_run_if.strip()
+    enrichment.auto_update = spec.auto_update
+    enrichment.dependencies = checked.dependencies
+    enrichment.save()
+    column = enrichment.column
+    uses = set(checked.account_ids) | ({checked.account.pk} if checked.account else set())
+    ColumnAccount.objects.filter(column=column).exclude(account_id__in=uses).delete()
+    ColumnAccount.objects.bulk_create(
+        [ColumnAccount(column=column, account_id=account_id) for account_id in sorted(uses)],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic
 def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) -> EnrichmentColumn:
-    """Add an enrichment column at the right end of ``table``."""
-    cleaned = enrichment_check(table=table, spec=spec)
+    """Add a computed column of ``spec.kind`` at the right end of ``table``."""
+    checked = enrichment_check(table=table, spec=spec)
     try:
         column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
     except TableError as refused:  # the table is full, or the label is blank
         raise EnrichmentProblems({"label": str(refused)}) from None
-    _allow_hosts(spec, cleaned["hosts_to_allow"])
-    return EnrichmentColumn.objects.create(
-        column=column,
-        account=spec.account,
-        request=cleaned["request"],
-        token_fields=cleaned["token_fields"],
-        only_run_if=spec.only_run_if.strip(),
-        auto_update=spec.auto_update,
-        dependencies=cleaned["dependencies"],
-    )
+    _allow_hosts(checked.hosts_to_allow)
+    enrichment = EnrichmentColumn(column=column)
+    _save(enrichment, checked, spec)
+    return enrichment
 
 
 @transaction.atomic
 def enrichment_column_update(
     *, enrichment: EnrichmentColumn, spec: EnrichmentSpec
 ) -> EnrichmentColumn:
-    """Change the request or run settings; results stay until the cells run again."""
+    """Change the column's settings; results stay until the cells run again."""
     table = enrichment.column.table
-    cleaned = enrichment_check(table=table, spec=spec, own_key=enrichment.column.key)
-    _allow_hosts(spec, cleaned["hosts_to_allow"])
-    enrichment.account = spec.account
-    enrichment.request = cleaned["request"]
-    enrichment.token_fields = cleaned["token_fields"]
-    enrichment.only_run_if = spec.only_run_if.strip()
-    enrichment.auto_update = spec.auto_update
-    enrichment.dependencies = cleaned["dependencies"]
-    enrichment.save()
+    checked = enrichment_check(table=table, spec=spec, own_key=enrichment.column.key)
+    _allow_hosts(checked.hosts_to_allow)
+    _save(enrichment, checked, spec)
     return enrichment
 
 

@@ -7,6 +7,8 @@ can overwrite the other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -14,28 +16,32 @@ from enrich.models import Column, Row, Table
 
 
 class EnrichmentColumn(models.Model):
-    """The HTTP request behind a column of kind ``enrichment``: one call per row."""
+    """What computes a computed column: its ``kind`` (a registered type, see
+    ``enrich.enrichment.kinds``) and that kind's validated ``config``, plus the run settings
+    every kind shares."""
 
     column = models.OneToOneField(
         Column, on_delete=models.CASCADE, primary_key=True, related_name="enrichment"
+    )
+    kind = models.CharField(
+        max_length=40,
+        default="http_api",
+        help_text="The registered kind that computes the cells: http_api, waterfall, formula.",
+    )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The kind's settings, validated by its config model (for http_api: the "
+        "request config and the token fields the column overrides).",
     )
     account = models.ForeignKey(
         "accounts.Account",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="columns",
-        help_text="The workspace account that authenticates each request; none for open APIs.",
-    )
-    request = models.JSONField(
-        help_text="The request config (connectors.RequestConfig): method, endpoint, query, "
-        "headers, body, field paths, timeout, retry, rate limit, redirects."
-    )
-    token_fields = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="For a JWT-from-token-endpoint account: token_location, token_type and "
-        "auth_header_name, which belong to the column.",
+        related_name="+",
+        help_text="The workspace account of an http_api column; none for open APIs and for "
+        "kinds whose steps name their own.",
     )
     only_run_if = models.TextField(
         blank=True,
@@ -62,6 +68,34 @@ class EnrichmentColumn(models.Model):
     @property
     def table(self) -> Table:
         return self.column.table
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request config of an http_api column."""
+        return dict(self.config.get("request") or {})
+
+    @property
+    def token_fields(self) -> dict[str, str]:
+        """The token settings an http_api column overrides (the rest follow its account)."""
+        return dict(self.config.get("token_fields") or {})
+
+
+class ColumnAccount(models.Model):
+    """An account a computed column sends credentials with (an http_api column's account,
+    each waterfall step's): an account in use cannot be deleted, and its page lists them."""
+
+    column = models.ForeignKey(Column, on_delete=models.CASCADE, related_name="account_uses")
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, related_name="columns"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["column", "account"], name="one_use_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.column} uses {self.account_id}"
 
 
 class TableEnrichmentSettings(models.Model):
@@ -192,6 +226,12 @@ class CellResult(models.Model):
     )
     debug = models.JSONField(
         null=True, blank=True, help_text="The masked record of what was sent and received."
+    )
+    details = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the kind adds to the outcome (a waterfall: the step that answered and "
+        "every step's status, value and requests).",
     )
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A running cell whose lease passed is picked up again."

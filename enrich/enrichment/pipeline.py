@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -33,15 +33,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import connections
-from connectors import (
-    ConnectorError,
-    RequestConfig,
-    TemplateContext,
-    TemplateError,
-    evaluate_expression,
-)
+from connectors import TemplateContext, TemplateError, evaluate_expression
 from connectors.templating import CONDITION_SECRET_MESSAGE
 from enrich.enrichment.grid import computed_row_values
+from enrich.enrichment.kinds import kind_named
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.models import Row
 
@@ -65,7 +60,8 @@ class Outcome:
     elapsed_ms: int | None = None
     debug: dict[str, Any] | None = None
     skipped_reason: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: What the kind adds (``CellResult.details``): a waterfall's steps.
+    details: dict[str, Any] | None = None
 
 
 def lease() -> timedelta:
@@ -101,26 +97,24 @@ def computed_values(*, row: Row, keys: set[str]) -> dict[str, Any]:
 
 
 def input_hash(*, enrichment: EnrichmentColumn, row: Row) -> str:
-    """A hash of everything the cell's value depends on: the cells its templates read and the
-    column's request, condition and account (so editing any of them counts as a change)."""
-    account = enrichment.account
+    """A hash of everything the cell's value depends on: the cells its templates read, the
+    condition and what the kind says its result depends on (its request and account for an
+    HTTP column), so editing any of them counts as a change."""
     values = row.values
     if set(enrichment.dependencies) - set(values):
         values = {**values, **computed_values(row=row, keys=set(enrichment.dependencies))}
     inputs = {
         "cells": {key: values.get(key) for key in sorted(enrichment.dependencies)},
-        "request": enrichment.request,
-        "token_fields": enrichment.token_fields,
         "only_run_if": enrichment.only_run_if,
-        "account": [account.pk, account.updated_at.isoformat()] if account else None,
+        **kind_named(enrichment.kind).hash_inputs(enrichment),
     }
     encoded = json.dumps(inputs, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
 
 
 def execute(*, enrichment: EnrichmentColumn, row: Row) -> Outcome:
-    """Evaluate the condition, then render and send the request for ``row``. Writes nothing:
-    the pipeline writes the outcome, "Test on a row" only shows it."""
+    """Evaluate the condition, then let the column's kind compute the cell for ``row``.
+    Writes nothing: the pipeline writes the outcome, "Test on a row" only shows it."""
     context = template_context(enrichment=enrichment, row=row)
     if enrichment.only_run_if.strip():
         try:
@@ -135,25 +129,7 @@ def execute(*, enrichment: EnrichmentColumn, row: Row) -> Outcome:
             )
         if not wanted:
             return Outcome(status=CellResult.Status.SKIPPED, skipped_reason=SKIPPED_MESSAGE)
-    try:
-        config = RequestConfig.model_validate(enrichment.request)
-        auth = connections.account_auth(
-            account=enrichment.account, context=context, column_fields=enrichment.token_fields
-        )
-    except ConnectorError as exc:
-        return Outcome(status=CellResult.Status.ERROR, error=exc.message, error_code=exc.code)
-    rate_key = f"enrichment-column:{enrichment.pk}" if config.rate_limit else None
-    result = connections.engine().send(config, context=context, auth=auth, rate_limit_key=rate_key)
-    return Outcome(
-        status=CellResult.Status.DONE if result.ok else CellResult.Status.ERROR,
-        value=result.value if result.ok else None,
-        error=result.error.message if result.error else "",
-        error_code=result.error.code if result.error else "",
-        http_status=result.status,
-        requests=result.requests,
-        elapsed_ms=round(result.elapsed_ms),
-        debug=result.debug.to_dict(),
-    )
+    return kind_named(enrichment.kind).execute(enrichment=enrichment, row=row, context=context)
 
 
 def enrich_cell(*, run_id: int, row_id: int) -> str:
@@ -311,6 +287,7 @@ def _write(*, cell: CellResult, run: Run, claim: str, outcome: Outcome, hashed: 
         requests=outcome.requests,
         elapsed_ms=outcome.elapsed_ms,
         debug=outcome.debug,
+        details=outcome.details,
         input_hash=hashed,
         lease_until=None,
         finished_at=now,

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
-from connectors import RequestConfig
+from enrich.enrichment.kinds import kind_named
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.enrichment.runs import _choose
 from enrich.grid import visible_rows
@@ -31,17 +30,19 @@ class RunEstimate:
     scope: str
     force: bool
     rows: int
-    #: Tries per request, the first included: the most a row can cost when every try fails.
-    attempts: int
+    #: Requests one row sends when every call answers at once.
+    per_row: int
+    #: The most a row can cost when every try fails (retries, every step of a chain).
+    most_per_row: int
     host: str
 
     @property
     def requests(self) -> int:
-        return self.rows
+        return self.rows * self.per_row
 
     @property
     def most_requests(self) -> int:
-        return self.rows * self.attempts
+        return self.rows * self.most_per_row
 
 
 def run_estimate(
@@ -68,15 +69,15 @@ def run_estimate(
     else:
         # The planner's own choice (inputs changed, never run, in error), so the count is true.
         count = sum(len(_choose(run=run, rows=chunk)) for chunk in _row_chunks(rows))
-    config = RequestConfig.model_validate(enrichment.request)
-    netloc = urlsplit(config.endpoint).netloc
+    estimate = kind_named(enrichment.kind).estimate(enrichment)
     return RunEstimate(
         enrichment=enrichment,
         scope=run.scope,
         force=run.force,
         rows=count,
-        attempts=config.retry.attempts,
-        host="" if "{" in netloc else netloc,
+        per_row=estimate.requests_per_row,
+        most_per_row=estimate.most_per_row,
+        host=estimate.host,
     )
 
 

@@ -393,7 +393,8 @@ def account_columns_rerun(request: HttpRequest, account_id: int) -> HttpResponse
     how many rows and requests that is and asks to confirm; POST queues the runs."""
     account = get_object_or_404(Account, pk=account_id, workspace=request.workspace)
     enrichments = list(
-        EnrichmentColumn.objects.filter(account=account)
+        EnrichmentColumn.objects.filter(column__account_uses__account=account)
+        .distinct()
         .select_related("column__table")
         .order_by("column__table__name", "column__position", "pk")
     )

@@ -179,37 +179,3 @@ def test_a_host_the_row_writes_needs_allowed_hosts_first(workspace, make_table, 
         by_owner=by_owner,
     )
     assert enrichment_column_create(table=table, label="Fetch", spec=spec).account == account
-
-
-def test_accounts_saved_before_allowed_hosts_get_them_proposed(workspace, leads) -> None:
-    from importlib import import_module
-
-    from django.apps import apps
-
-    migration = import_module("enrich.enrichment.migrations.0004_propose_allowed_hosts")
-    oauth = account_create(
-        workspace=workspace,
-        name="CRM",
-        auth_type="oauth_client_credentials",
-        fields={
-            "token_url": "https://auth.crm.example/oauth/token",
-            "client_id": "enrich",
-            "client_secret": "s-proposed-hosts-2",
-        },
-    ).account
-    key = api_key_account(workspace)
-    unused = api_key_account(workspace, name="Unused")
-    for endpoint in ("https://api.crm.example/v1/people?e={{ row.email }}", "{{ row.country }}"):
-        spec = EnrichmentSpec(request={"endpoint": endpoint}, account=key)
-        enrichment_column_create(table=leads, label=endpoint[:20], spec=spec)
-    # As they were stored before accounts had allowed hosts.
-    for account in (oauth, key, unused):
-        account.refresh_from_db()
-        config = {k: v for k, v in account.config.items() if k != "allowed_hosts"}
-        Account.objects.filter(pk=account.pk).update(config=config)
-
-    migration.propose_allowed_hosts(apps, None)
-
-    assert allowed(oauth) == ["auth.crm.example"]
-    assert allowed(key) == ["api.crm.example"]
-    assert allowed(unused) == []
