@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from jinja2 import Template, Undefined, nodes
-from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.exceptions import TemplateSyntaxError, UndefinedError
 
 from connectors.errors import ConnectorError, TemplateError
 from connectors.filtering import drop_nulls
+from connectors.functions import FUNCTIONS, suggest
 from connectors.sandbox import (
     BoundedSandboxEnvironment,
     SandboxLimitError,
@@ -39,6 +39,12 @@ from connectors.url_parts import mark_url_parts
 
 ENVIRONMENT = BoundedSandboxEnvironment()
 ENVIRONMENT.filters.update(SECRET_FILTERS)
+# One function library for every user expression: formulas, conditions and request templates.
+ENVIRONMENT.globals.update(FUNCTIONS)
+#: The names a template context provides (``TemplateContext.variables``), beside the globals.
+CONTEXT_NAMES = frozenset({"row", "get_secret", "now", "account", "workspace"})
+#: Names Jinja itself provides inside loops, macros and blocks.
+_JINJA_NAMES = frozenset({"caller", "loop", "super", "self", "varargs", "kwargs"})
 
 _TEMPLATE_CACHE_SIZE = 4096
 
@@ -85,7 +91,10 @@ class TemplateContext:
         self._clock = clock
         self._used_secrets: set[str] = set()
         self._lock = threading.Lock()
+        # The globals (the function library) are in the dict itself: each render then uses it
+        # as it is, instead of Jinja copying the globals into a new dict every time.
         self._variables = {
+            **ENVIRONMENT.globals,
             "row": self.row,
             "get_secret": self.get_secret,
             "now": self.now,
@@ -140,7 +149,8 @@ class TemplateContext:
             return frozenset(self._used_secrets)
 
     def variables(self) -> dict[str, Any]:
-        """The names a template sees (Jinja copies them into each render's own context)."""
+        """The names a template sees, the globals included (shared by every render: a render's
+        own assignments go to its own context, never into this dict)."""
         return self._variables
 
 
@@ -162,7 +172,8 @@ class CompiledTemplate:
         self.literal: str | None = None
         self.uses_secrets = False
         self._template: Template | None = None
-        self._expression: TemplateExpression | None = None
+        #: A single expression, compiled as ``result = <expression>`` to keep its type.
+        self._expression: Template | None = None
         # Most header and query values hold no template syntax at all; skip Jinja for them.
         if "{" not in source:
             self.literal = source
@@ -171,15 +182,13 @@ class CompiledTemplate:
         self.uses_secrets = any(name.name == "get_secret" for name in tree.find_all(nodes.Name))
         if self.uses_secrets:
             check_secret_flow(tree)
+        check_function_names(tree)
         expression = _single_expression(tree)
         if expression is not None:
             if self.uses_secrets:
                 expression = SecretForms(url=False).visit(expression)
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
-            self._expression = TemplateExpression(
-                ENVIRONMENT.from_string(nodes.Template([assign], lineno=1)),
-                undefined_to_none=False,
-            )
+            self._expression = ENVIRONMENT.from_string(nodes.Template([assign], lineno=1))
         tree = ENVIRONMENT.parse_checked(source)
         # An endpoint: each expression is encoded for the part of the URL it sits in.
         if url:
@@ -193,8 +202,10 @@ class CompiledTemplate:
         if self.literal is not None:
             return self.literal
         assert self._template is not None
+        template = self._template
         with _RenderGuard():
-            return self._template.render(context.variables())
+            render = template.root_render_func(template.new_context(context.variables(), True))
+            return ENVIRONMENT.concat(render)  # type: ignore[attr-defined]
 
     def render_value(self, context: TemplateContext) -> Any:
         """Render to a value: a single ``{{ expression }}`` keeps its type, anything else is text.
@@ -202,10 +213,33 @@ class CompiledTemplate:
         A single expression that is undefined (a missing column) returns ``Undefined``; callers
         decide whether that is an error or a value to drop.
         """
-        if self._expression is None:
+        template = self._expression
+        if template is None:
             return self.render_text(context)
         with _RenderGuard():
-            return self._expression(context.variables())
+            render = template.new_context(context.variables(), True)
+            for _ in template.root_render_func(render):
+                pass
+            return render.vars["result"]
+
+
+def check_function_names(tree: nodes.Template, *, extra: Iterable[str] = ()) -> None:
+    """Refuse a call of a function that does not exist, naming the closest one: a typo is a
+    message on save ("no function lowr(), did you mean lower()?"), not an error on every row.
+    Names the template binds itself (``set``, loops, macros) are its own to call."""
+    bound = {name.name for name in tree.find_all(nodes.Name) if name.ctx in {"store", "param"}}
+    bound |= {macro.name for macro in tree.find_all(nodes.Macro)}
+    known = set(ENVIRONMENT.globals) | CONTEXT_NAMES | _JINJA_NAMES | set(extra) | bound
+    for call in tree.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name not in known:
+            name = call.node.name
+            close = suggest(name, candidates=sorted(known - bound))
+            hint = (
+                f", did you mean {close}()?"
+                if close
+                else "; the functions are in docs/formulas.md."
+            )
+            raise TemplateError(f"There is no function {name}(){hint}")
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
