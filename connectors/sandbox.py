@@ -219,8 +219,11 @@ def _emitted(context: Context, value: Any) -> str:
 
 
 @pass_context
-def _built_text(context: Context, value: str) -> str:
-    _check_length(value)
+def _built_text(context: Context, parts: list[Any]) -> str:
+    texts = [to_text(part) for part in parts]
+    if sum(len(text) for text in texts) > MAX_STRING_LENGTH:
+        raise SandboxLimitError(f"a text value would exceed {MAX_STRING_LENGTH:,} characters")
+    value = "".join(texts)
     _budget().spend_chars(len(value))
     return value
 
@@ -334,8 +337,10 @@ class _Hardener(NodeTransformer):
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        # ``a ~ b`` joins the parts as they read inside text (a blank is empty, not "None").
         self.generic_visit(node)
-        return nodes.Filter(node, "_built_text", [], [], None, None, lineno=node.lineno)
+        parts = nodes.List(node.nodes, lineno=node.lineno)
+        return nodes.Filter(parts, "_built_text", [], [], None, None, lineno=node.lineno)
 
 
 def _refuse_loading(tree: nodes.Template) -> None:
