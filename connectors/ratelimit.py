@@ -3,7 +3,9 @@
 A store answers one question atomically: "may I send now?" It either takes a slot and says
 yes, or takes nothing and says how long until a slot frees up. The engine does the waiting, so a
 store is one small operation: an in-process sliding window, a Redis sorted set updated by a Lua
-script, or (on the Django side) a cache-backed counter.
+script, or (on the Django side) a cache-backed counter. A store that cannot answer raises
+``RateLimitStoreError``, which the engine reports like any other ``ConnectorError``: the
+request is not sent, and the caller (a cell) shows the message instead of crashing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from connectors.errors import ConnectorError
+
 if TYPE_CHECKING:
     import redis
+
+
+class RateLimitStoreError(ConnectorError):
+    """The shared rate-limit store (Redis) did not answer: the request is not sent, since
+    sending without a slot could exceed the API's limit for every worker at once."""
+
+    code = "rate_limit_store"
+    default_message = "The shared rate-limit store did not answer."
 
 
 class RateLimitStore(Protocol):
@@ -25,7 +37,7 @@ class RateLimitStore(Protocol):
     def acquire(self, key: str, *, limit: int, period_ms: int) -> float:
         """Take a slot for ``key`` if fewer than ``limit`` were taken in the last ``period_ms``
         milliseconds and return 0; otherwise take nothing and return the seconds to wait before
-        asking again."""
+        asking again. Raises ``RateLimitStoreError`` when the store cannot answer."""
         ...
 
 
@@ -86,8 +98,16 @@ class RedisRateLimitStore:
         return cls(redis_module.Redis.from_url(url), key_prefix=key_prefix)
 
     def acquire(self, key: str, *, limit: int, period_ms: int) -> float:
-        """See ``RateLimitStore.acquire``."""
-        wait_ms = self._acquire(
-            keys=[self._prefix + key], args=[limit, period_ms, uuid.uuid4().hex]
-        )
+        """See ``RateLimitStore.acquire``; a Redis failure is a ``RateLimitStoreError``."""
+        import redis as redis_module
+
+        try:
+            wait_ms = self._acquire(
+                keys=[self._prefix + key], args=[limit, period_ms, uuid.uuid4().hex]
+            )
+        except redis_module.RedisError as exc:
+            raise RateLimitStoreError(
+                f"The shared rate-limit store (Redis) did not answer ({type(exc).__name__}); "
+                "check that Redis is running and REDIS_URL points at it."
+            ) from None
         return int(wait_ms) / 1000

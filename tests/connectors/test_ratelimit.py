@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -16,10 +17,13 @@ import pytest
 from connectors import (
     Engine,
     InMemoryRateLimitStore,
+    NetworkPolicy,
     RateLimitTimeoutError,
     RedisRateLimitStore,
     RequestConfig,
 )
+from connectors.ratelimit import RateLimitStoreError
+from tests.redis_server import PrivateRedis
 from tests.servers import LocalServer, json_reply
 
 Make = Callable[..., RequestConfig]
@@ -107,6 +111,35 @@ def test_the_redis_store_is_a_sliding_window(redis_store: tuple[RedisRateLimitSt
     wait = store.acquire("k", limit=2, period_ms=10_000)
     assert 9 < wait <= 10
     assert store.acquire("other", limit=2, period_ms=10_000) == 0
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_a_stopped_redis_is_a_named_error_and_the_request_is_not_sent(
+    api_server: LocalServer, make_config: Make, tmp_path: Path
+) -> None:
+    api_server.route("/limited", json_reply({"ok": True}))
+    config = make_config(api_server.url("/limited"), rate_limit={"requests": 5, "per_ms": 1000})
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        engine = Engine(
+            network_policy=NetworkPolicy.allowing("127.0.0.0/8"),
+            rate_limit_store=RedisRateLimitStore.from_url(server.url),
+        )
+        assert engine.send(config).ok  # the store answers while Redis runs
+        server.kill()
+        result = engine.send(config)
+    finally:
+        server.kill()
+
+    assert isinstance(result.error, RateLimitStoreError)
+    assert result.error.code == "rate_limit_store"
+    assert result.error.message == (
+        "The shared rate-limit store (Redis) did not answer (ConnectionError); "
+        "check that Redis is running and REDIS_URL points at it."
+    )
+    # Without a slot nothing is sent: every worker sending unlimited could break the API's limit.
+    assert api_server.count("/limited") == 1
 
 
 def start_cli(document_file: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
