@@ -211,7 +211,8 @@ ENRICH_CELL_LEASE_S = env_int(ENV, "ENRICH_CELL_LEASE_S", default=30, minimum=2)
 ENRICH_HEARTBEAT_S = env_int(ENV, "ENRICH_HEARTBEAT_S", default=5, minimum=1)
 # How often one of the workers sweeps: re-queues lost cells, resumes stalled plans, ends runs.
 ENRICH_SWEEP_S = env_int(ENV, "ENRICH_SWEEP_S", default=5, minimum=1)
-# A planner that has not advanced for this long is taken over by another worker.
+# A run's planner holds it this long unless renewed; its worker's heartbeat renews it, so only
+# a dead planner's run is taken over by another worker.
 ENRICH_PLAN_LEASE_S = env_int(ENV, "ENRICH_PLAN_LEASE_S", default=15, minimum=2)
 # A queued cell is presumed lost (its task died with a worker or a planner) only once it has
 # waited this long and the queue is empty or has moved past it.
@@ -220,6 +221,12 @@ if ENRICH_HEARTBEAT_S * 2 > ENRICH_CELL_LEASE_S:
     raise ImproperlyConfigured(
         "ENRICH_CELL_LEASE_S must be at least twice ENRICH_HEARTBEAT_S, or a live worker's "
         f"cells could run out between two renewals (got {ENRICH_CELL_LEASE_S} and "
+        f"{ENRICH_HEARTBEAT_S})."
+    )
+if ENRICH_HEARTBEAT_S * 2 > ENRICH_PLAN_LEASE_S:
+    raise ImproperlyConfigured(
+        "ENRICH_PLAN_LEASE_S must be at least twice ENRICH_HEARTBEAT_S, or a live planner's "
+        f"run could be taken over between two renewals (got {ENRICH_PLAN_LEASE_S} and "
         f"{ENRICH_HEARTBEAT_S})."
     )
 

@@ -1,9 +1,10 @@
 """Each worker's own timer, a thread started with the worker: nothing waits for a watcher.
 
-Every ``ENRICH_HEARTBEAT_S`` it renews the leases of the cells this process runs (one UPDATE)
-and notes that the worker is alive (the home page and ``/health/``); every ``ENRICH_SWEEP_S``
-it offers to sweep, which one worker at a time does (``sweeper``). A failing database or broker
-costs a tick, never the thread: it logs and tries again at the next one.
+Every ``ENRICH_HEARTBEAT_S`` it renews the leases of the cells this process runs and of the
+runs it plans (one UPDATE each, none when it holds nothing), and notes that the worker is
+alive (the home page and ``/health/``); every ``ENRICH_SWEEP_S`` it offers to sweep, which one
+worker at a time does (``sweeper``). A failing database or broker costs a tick, never the
+thread: it logs and tries again at the next one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from enrich import health
-from enrich.enrichment import pipeline, sweeper
+from enrich.enrichment import pipeline, runs, sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class WorkerTimer(threading.Thread):
 
     def beat(self) -> None:
         pipeline.renew_leases()
+        # A planner slowed by the database or the broker keeps its run: only a dead one's
+        # lease runs out, so a live plan is never taken over and planned again and again.
+        runs.renew_plan_leases()
         if self.sweeps:
             health.heartbeat_record(hostname=self.hostname)
 

@@ -2,18 +2,21 @@
 
 Queueing returns at once: ``run_queue`` records the run and hands planning to a worker, which
 walks the table in chunks, marks each chosen cell as queued for the run and sends one task per
-row. The planner holds the run with a lease and records how far it got after every chunk, so
-a planner that dies is taken over by another worker (the sweeper notices) and resumes after
-the last planned row; since each chunk is planned under a lock on the run, two planners never
-queue the same cell. Progress is counted from the cells themselves, so it survives any worker
-or broker crash; the last write of a run, or the sweeper, ends it.
+row. The planner holds the run with a lease, which its worker's heartbeat renews while it plans
+(``renew_plan_leases``), and records how far it got after every chunk; so a slow planner keeps
+its run, and one that dies is taken over by another worker (the sweeper notices) and resumes
+after the last planned row. Since each chunk is planned under a lock on the run, two planners
+never queue the same cell. Progress is counted from the cells themselves, so it survives any
+worker or broker crash; the last write of a run, or the sweeper, ends it.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,8 +48,44 @@ class QueueUnreachableError(Exception):
 
 
 def plan_lease() -> timedelta:
-    """How long a planner holds a run without advancing before another may take it over."""
+    """How long a planner holds a run unless renewed: its worker's heartbeat renews it, so it
+    runs out only when the planner or its worker is gone, and another may take the run over."""
     return timedelta(seconds=settings.ENRICH_PLAN_LEASE_S)
+
+
+#: The plan claims this process holds, with their runs' ids: the heartbeat renews them. Keyed
+#: by claim, so a planner that lost its run and one that took it over never unregister each other.
+_planning: dict[str, int] = {}
+_planning_lock = threading.Lock()
+
+
+@contextmanager
+def _planning_held(*, run_id: int, claim: str) -> Iterator[None]:
+    """Hold a run's plan for the heartbeat while this thread plans it."""
+    with _planning_lock:
+        _planning[claim] = run_id
+    try:
+        yield
+    finally:
+        with _planning_lock:
+            _planning.pop(claim, None)
+
+
+def renew_plan_leases() -> int:
+    """Extend the plan lease of every run this process is planning: one UPDATE. Returns how
+    many. A lease only moves forward: an UPDATE that waited for a chunk's lock on the run must
+    not shorten the lease that chunk has just set."""
+    with _planning_lock:
+        held = dict(_planning)
+    if not held:
+        return 0
+    until = timezone.now() + plan_lease()
+    return Run.objects.filter(
+        pk__in=list(held.values()),
+        plan_claim__in=list(held),
+        status=Run.Status.PLANNING,
+        plan_lease_until__lt=until,
+    ).update(plan_lease_until=until)
 
 
 def run_queue(
@@ -91,6 +130,15 @@ def run_plan(*, run_id: int) -> Run:
     if run.plan_attempts > MAX_PLAN_ATTEMPTS:
         _plan_give_up(run=run, claim=claim)
         return run
+    with _planning_held(run_id=run.pk, claim=claim):
+        _plan_rows(run=run, claim=claim)
+    run_finish_if_complete(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _plan_rows(*, run: Run, claim: str) -> None:
+    """Send what an earlier planner left unsent, plan every chunk left, mark the run running."""
     if run.plan_unsent_at is not None:
         # The planner before us died while sending its last chunk: send what is still queued.
         unsent = list(
@@ -109,9 +157,6 @@ def run_plan(*, run_id: int) -> Run:
     Run.objects.filter(pk=run.pk, status=Run.Status.PLANNING, plan_claim=claim).update(
         status=Run.Status.RUNNING, plan_claim="", plan_lease_until=None
     )
-    run_finish_if_complete(run_id=run.pk)
-    run.refresh_from_db()
-    return run
 
 
 def _plan_claim(*, run: Run) -> str | None:
@@ -159,7 +204,8 @@ def _plan_chunk(*, run: Run, rows: QuerySet[Row], claim: str) -> bool:
             plan_position=chunk[-1].position,
             plan_row=chunk[-1].pk,
             total=F("total") + len(chosen),
-            plan_lease_until=now + plan_lease(),
+            # From now, not from the chunk's start: a slow chunk must not end on a lapsed lease.
+            plan_lease_until=timezone.now() + plan_lease(),
             plan_unsent_at=now if chosen else None,
         )
 

@@ -1,8 +1,8 @@
 """The sweeper: every ``ENRICH_SWEEP_S`` one worker (the holder of the sweep row) heals the runs.
 
 1. Running cells past their lease (their worker died) are queued again.
-2. Runs whose planner stopped advancing (it died, or its task was lost) are planned again;
-   the new planner resumes after the last planned row.
+2. Runs whose plan lease ran out (nobody renews it: the planner died, or its task was lost)
+   are planned again; the new planner resumes after the last planned row.
 3. Queued cells whose task is gone are sent again: every one of them when the broker came
    back empty; otherwise those the queue has already moved past (a dead worker had prefetched
    them), and, once the queue is empty, any that waited ``ENRICH_REQUEUE_AFTER_S``.
@@ -106,7 +106,8 @@ def requeue_expired_cells() -> int:
 
 
 def resume_stalled_plans() -> int:
-    """Send a new planning task for each run whose planner has not advanced in time."""
+    """Send a new planning task for each run whose plan lease ran out (no live planner renews
+    it); the planner that takes it resumes after the last planned row."""
     now = timezone.now()
     stalled = list(
         Run.objects.filter(status=Run.Status.PLANNING)
@@ -115,8 +116,9 @@ def resume_stalled_plans() -> int:
     )
     resumed = 0
     for run_id, lease_until in stalled:
-        # Releasing the claim stops a planner that was only slow at its next chunk; the lease
-        # set here spaces out the tasks sent while the broker keeps losing them.
+        # Releasing the claim stops, at its next chunk, a planner whose worker stopped renewing
+        # its lease (a stuck timer); the lease set here spaces out the tasks sent while the
+        # broker keeps losing them.
         renewed = now + timedelta(seconds=settings.ENRICH_PLAN_LEASE_S)
         if Run.objects.filter(
             pk=run_id, status=Run.Status.PLANNING, plan_lease_until=lease_until

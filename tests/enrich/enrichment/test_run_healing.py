@@ -1,16 +1,26 @@
 """The healing steps one at a time, without a worker: a planner taking over a stalled plan,
-a live planner left alone, and the sweeper's steps on cells and runs set up by hand."""
+a live planner left alone (and its lease renewed by the heartbeat), and the sweeper's steps on
+cells and runs set up by hand."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from enrich.enrichment import sweeper
+from enrich.enrichment.heartbeat import WorkerTimer
 from enrich.enrichment.models import CellResult, Run
-from enrich.enrichment.runs import PLAN_CHUNK, _mark_queued, run_plan, run_queue
+from enrich.enrichment.runs import (
+    PLAN_CHUNK,
+    _mark_queued,
+    _plan_claim,
+    _planning_held,
+    run_plan,
+    run_queue,
+)
 from enrich.grid import visible_rows
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +82,37 @@ def test_a_live_planner_is_left_alone(enrichment) -> None:
 
     assert run.status == Run.Status.PLANNING and run.plan_claim == "a" * 32
     assert not CellResult.objects.filter(run=run).exists()
+
+
+def test_the_heartbeat_renews_the_plan_lease_of_a_run_this_process_plans_only(
+    enrichment,
+) -> None:
+    run = run_queue(enrichment=enrichment)
+    claim = _plan_claim(run=run)
+    assert claim is not None
+    timer = WorkerTimer(hostname="test-worker", sweeps=False)
+    lapsing = timezone.now() + timedelta(milliseconds=200)
+
+    with _planning_held(run_id=run.pk, claim=claim):  # a planner held up by a slow step
+        Run.objects.filter(pk=run.pk).update(plan_lease_until=lapsing)
+        timer.beat()
+        run.refresh_from_db()
+        renewed = run.plan_lease_until
+        assert renewed > lapsing + timedelta(seconds=settings.ENRICH_PLAN_LEASE_S - 1)
+        assert sweeper.resume_stalled_plans() == 0  # its run is not handed to another planner
+        far = timezone.now() + timedelta(hours=1)
+        Run.objects.filter(pk=run.pk).update(plan_lease_until=far)
+        timer.beat()  # a renewal never shortens a lease (one a chunk has just set)
+        run.refresh_from_db()
+        assert run.plan_lease_until == far
+
+    # The planner is gone (its thread ended, or its process died): nothing renews its lease.
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Run.objects.filter(pk=run.pk).update(plan_lease_until=lapsed)
+    timer.beat()
+    run.refresh_from_db()
+    assert run.plan_lease_until == lapsed and run.plan_claim == claim
+    assert sweeper.resume_stalled_plans() == 1
 
 
 def test_the_sweeper_releases_a_stalled_plan_for_a_new_planner(enrichment) -> None:
