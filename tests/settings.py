@@ -18,7 +18,7 @@ if not (os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")):
 # The test servers listen on loopback; production allows no private network by default.
 os.environ.setdefault("ENRICH_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
-from enrich.settings import *  # noqa: F403
+from enrich.settings import *  # noqa: E402, F403
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     TEST_DATABASE = str(VAR_DIR / f"test-{RUN}.sqlite3")  # noqa: F405
