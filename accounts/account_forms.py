@@ -21,10 +21,10 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.account_fields import FieldKind, FieldSpec, field_specs
-from accounts.connection_accounts import SIGNING_TYPES
 from accounts.exceptions import InvalidAccountConfig
 from accounts.key_pairs import KEY_PAIR_ALGORITHMS
 from accounts.models import Account
+from connectors import auth_types
 
 _RESERVED = frozenset({"name", "test_url", "type", "generate_key"})
 CLEAR_SUFFIX = "__clear"
@@ -144,13 +144,14 @@ class AccountForm(forms.Form):
         self.auth_type = auth_type
         self.account = account
         self.specs = field_specs(auth_type)
+        key_pairs = auth_types.get(auth_type).capabilities.signs_with_key_pair
         secrets_set = set(account.secret_fields_set) if account else set()
         config = account.config if account else {}
         if account is not None:
             self.fields["name"].initial = account.name
         for spec in self.specs:
             assert spec.key not in _RESERVED, f"auth field {spec.key!r} clashes with the form"
-            if spec.key == "private_key" and account is None and auth_type in SIGNING_TYPES:
+            if spec.key == "private_key" and account is None and key_pairs:
                 self.fields["generate_key"] = forms.ChoiceField(
                     label="Signing key",
                     required=False,

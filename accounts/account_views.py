@@ -21,14 +21,13 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import connection_accounts
-from accounts.account_fields import TYPE_DESCRIPTIONS
 from accounts.account_forms import AccountForm, KeyPairForm, account_summary
-from accounts.connection_accounts import SIGNING_TYPES
 from accounts.connections import account_test
 from accounts.decorators import owner_required, workspace_required
 from accounts.exceptions import AccountsError, InvalidAccountConfig, NotOwner
 from accounts.key_pairs import public_pem
 from accounts.models import Account, AuthType
+from connectors import auth_types
 
 FORM_TEMPLATE = "accounts/account_form.html"
 
@@ -60,13 +59,9 @@ def account_create(request: HttpRequest) -> HttpResponse:
     """Pick a type, then fill in exactly that type's fields."""
     auth_type = request.POST.get("type") or request.GET.get("type", "")
     if auth_type not in AuthType.values:
-        order = list(TYPE_DESCRIPTIONS)
         types = [
-            {"value": value, "label": label, "description": TYPE_DESCRIPTIONS.get(value, "")}
-            for value, label in sorted(
-                AuthType.choices,
-                key=lambda choice: order.index(choice[0]) if choice[0] in order else len(order),
-            )
+            {"value": found.type_name, "label": found.label, "description": found.description}
+            for found in auth_types.types()
         ]
         template = FORM_TEMPLATE + ("#type-picker" if request.htmx else "")  # type: ignore[attr-defined]
         return render(request, template, {"types": types, "account": None})
@@ -98,12 +93,15 @@ def account_create(request: HttpRequest) -> HttpResponse:
 def _form_context(
     *, auth_type: str, form: AccountForm, account: Account | None = None
 ) -> dict[str, Any]:
+    auth_class = auth_types.get(auth_type)
     return {
         "form": form,
         "account": account,
         "auth_type": auth_type,
-        "type_label": AuthType(auth_type).label,
-        "type_description": TYPE_DESCRIPTIONS.get(auth_type, ""),
+        "type_label": auth_class.label,
+        "type_description": auth_class.description,
+        "capabilities": auth_class.capabilities,
+        "exercise_label": auth_class.exercise_label,
     }
 
 
@@ -149,7 +147,7 @@ def _detail_context(request: HttpRequest, account: Account) -> dict[str, Any]:
     return {
         "summary": account_summary(account),
         "uses": connection_accounts.account_column_uses(account=account),
-        "signing": account.auth_type in SIGNING_TYPES,
+        "signing": connection_accounts.signs_with_key_pair(account.auth_type),
         "jwks_url": request.build_absolute_uri(
             reverse("account_jwks", kwargs={"public_id": account.public_id})
         ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
@@ -32,14 +32,10 @@ from accounts.key_pairs import KEY_PAIR_ALGORITHMS, generate_key_pair, public_jw
 from accounts.models import Account, Workspace
 from accounts.object_ids import parse_id
 from connectors import AuthConfig, ConfigError, RequestConfig, auth_types
-from connectors.auth import check_signing_key
+from connectors.auth import SigningKeyConfig
 from connectors.auth.signing import HMAC_ALGORITHMS
 from connectors.url_parts import endpoint_host
 
-#: The types whose accounts sign JWTs with a private key (key pairs, JWKS, weak-key warnings).
-SIGNING_TYPES = frozenset({"jwt", "oauth_jwt_bearer"})
-#: Where a whole-model validation message belongs, per type: the field it is about.
-_MODEL_ERROR_FIELD = {"jwt": "private_key", "oauth_jwt_bearer": "private_key", "api_key": "key"}
 _NAME_MAX = Account._meta.get_field("name").max_length
 
 
@@ -105,17 +101,18 @@ MIN_KEY_LENGTH = 8
 
 def _validate(auth_type: str, document: Mapping[str, Any]) -> AuthConfig:
     try:
-        model = auth_types.get(auth_type).config_model
+        auth_class = auth_types.get(auth_type)
     except ConfigError as exc:
         raise InvalidAccountConfig({"type": [exc.message.removeprefix("auth.type: ")]}) from None
     try:
-        config = model.model_validate({**document, "type": auth_type})
+        config = auth_class.config_model.model_validate({**document, "type": auth_type})
     except ValidationError as exc:
         errors: dict[str, list[str]] = {}
         # Input values are left out of the messages: they may be secrets.
         for error in exc.errors(include_input=False, include_url=False):
             location = error["loc"]
-            key = str(location[0]) if location else _MODEL_ERROR_FIELD.get(auth_type, "")
+            # A message about the whole config goes next to the field the type says it is about.
+            key = str(location[0]) if location else auth_class.model_error_field
             message = error["msg"].removeprefix("Value error, ")
             if len(location) > 1:
                 message = f"{'.'.join(str(part) for part in location[1:])}: {message}"
@@ -159,18 +156,20 @@ def _checked_test_url(test_url: str) -> str:
     return test_url
 
 
-def _signing_warnings(config: AuthConfig) -> list[str]:
-    if config.type not in SIGNING_TYPES:
-        return []
-    return list(check_signing_key(config.private_key, config.algorithm).warnings)  # type: ignore[attr-defined]
+def signs_with_key_pair(auth_type: str) -> bool:
+    """Whether accounts of ``auth_type`` sign with a key pair Enrich can generate and publish."""
+    return auth_types.get(auth_type).capabilities.signs_with_key_pair
 
 
 def _public_jwk(config: AuthConfig) -> dict[str, Any] | None:
-    if config.type not in SIGNING_TYPES or config.algorithm in HMAC_ALGORITHMS:  # type: ignore[attr-defined]
+    if not signs_with_key_pair(config.type):
         return None
-    kid = config.jwt_headers.get("kid")  # type: ignore[attr-defined]
+    signing = cast(SigningKeyConfig, config)
+    if signing.algorithm in HMAC_ALGORITHMS:
+        return None
+    kid = signing.jwt_headers.get("kid")
     # The JWKS names the key by the kid the JWTs carry, so an API can pick it out.
-    return public_jwk(config.private_key, config.algorithm, kid=str(kid) if kid else None)  # type: ignore[attr-defined]
+    return public_jwk(signing.private_key, signing.algorithm, kid=str(kid) if kid else None)
 
 
 def _store(account: Account, config: AuthConfig) -> None:
@@ -247,7 +246,7 @@ def account_create(
     signing key pair instead of a pasted one."""
     document = {key: value for key, value in fields.items() if key != "type"}
     if generate_key:
-        if auth_type not in SIGNING_TYPES:
+        if not signs_with_key_pair(auth_type):
             raise KeyPairNotSupported(auth_type)
         document = _with_generated_key(document, generate_key)
     valid = _all_valid(
@@ -266,7 +265,7 @@ def account_create(
     )
     _store(account, valid["config"])
     _saved(account)
-    return AccountChange(account, _signing_warnings(valid["config"]))
+    return AccountChange(account, valid["config"].save_warnings())
 
 
 def _with_proposed_hosts(config: AuthConfig, *, test_url: str) -> AuthConfig:
@@ -276,12 +275,8 @@ def _with_proposed_hosts(config: AuthConfig, *, test_url: str) -> AuthConfig:
     if config.allowed_hosts:
         return config
     proposed: list[str] = []
-    for url in (
-        getattr(config, "token_url", None),
-        getattr(config, "token_endpoint", None),
-        test_url,
-    ):
-        host = endpoint_host(str(url)) if url else None
+    for url in (*config.endpoint_urls(), test_url):
+        host = endpoint_host(url) if url else None
         if host and host not in proposed:
             proposed.append(host)
     if not proposed:
@@ -341,7 +336,7 @@ def account_update(
     account.updated_by = updated_by
     _store(account, valid["config"])
     _saved(account)
-    return AccountChange(account, _signing_warnings(valid["config"]))
+    return AccountChange(account, valid["config"].save_warnings())
 
 
 def account_generate_key_pair(
@@ -349,14 +344,14 @@ def account_generate_key_pair(
 ) -> AccountChange:
     """Give a signed-JWT account a new key pair (the private key replaces the current one and
     is stored encrypted; the JWT header ``kid`` becomes the new key's thumbprint)."""
-    if account.auth_type not in SIGNING_TYPES:
+    if not signs_with_key_pair(account.auth_type):
         raise KeyPairNotSupported(account.auth_type)
     document = _with_generated_key(account_document(account=account), algorithm)
     config = _validate(account.auth_type, document)
     account.updated_by = updated_by
     _store(account, config)
     _saved(account)
-    return AccountChange(account, _signing_warnings(config))
+    return AccountChange(account, config.save_warnings())
 
 
 def account_delete(*, account: Account) -> None:

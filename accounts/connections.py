@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import jwt
 from django.conf import settings
 from django.utils import timezone
 from pydantic import ValidationError
@@ -26,6 +25,7 @@ from accounts.exchange_recording import ExchangeRecorder
 from accounts.models import Account, Workspace
 from accounts.workspace_secrets import secret_value
 from connectors import (
+    AuthConfig,
     AuthError,
     AuthOptions,
     ConfigError,
@@ -42,15 +42,8 @@ from connectors import (
     TemplateError,
     auth_types,
     describe_validation_error,
-    template_column_keys,
 )
-from connectors.auth import (
-    InMemoryTokenStore,
-    RedisTokenStore,
-    SignedJwtAuth,
-    TokenAuth,
-    TokenCache,
-)
+from connectors.auth import InMemoryTokenStore, RedisTokenStore, TokenCache
 from connectors.auth.token_store import SHARED_STORE_LOCAL_S
 from connectors.debug import Masker
 
@@ -175,8 +168,8 @@ def account_auth(
 ) -> CredentialAuth:
     """The auth object for one request (or one run) with ``account``; ``NoAuth`` for None.
 
-    ``column_fields`` are the non-secret fields a column sets for itself (for
-    ``jwt_token_endpoint``: ``token_location``, ``token_type``, ``auth_header_name``); they
+    ``column_fields`` are the non-secret fields a column sets for itself (the type's
+    ``capabilities.column_fields``, e.g. a JWT token endpoint's ``token_location``); they
     override the account's. Raises ``ConfigError`` for an invalid combination and
     ``AuthError`` when the account's secrets cannot be decrypted.
     """
@@ -224,7 +217,7 @@ class ConnectionTestResult:
 
 
 def account_test(*, account: Account, test_url: str = "") -> ConnectionTestResult:
-    """Check an account for real: fetch a token (token types), sign a sample JWT (``jwt``),
+    """Check an account for real: the type's exercise (fetch a token, sign a sample JWT…),
     then GET ``test_url`` (or the account's saved one) with the credentials. Never raises for
     a failure; records the verdict on the account."""
     started = time.perf_counter()
@@ -237,16 +230,19 @@ def account_test(*, account: Account, test_url: str = "") -> ConnectionTestResul
     ok = True
     try:
         document = account_document(account=account)
-        context = _sample_context(account, document)
+        request = _test_request(test_url) if test_url else None
+        config = auth_types.parse_config(document)
+        context = _sample_context(account, config)
         options = AuthOptions(
             token_cache=token_cache(),
             http_client=recorder.client,
             cache_namespace=f"account:{account.pk}",
             token_timeout_s=TEST_TIMEOUT_S,
         )
-        request = _test_request(test_url) if test_url else None
-        auth = auth_types.build(document, context=context, options=options)
-        steps.append(_exercise(auth, debug))
+        auth = auth_types.get(config.type).from_config(config, context=context, options=options)
+        exercised = auth.exercise()
+        debug.update(exercised.debug)
+        steps.append(exercised.message)
         if request is not None:
             result = engine().send(request, context=context, auth=auth)
             debug["test_request"] = result.debug.to_dict()
@@ -255,16 +251,17 @@ def account_test(*, account: Account, test_url: str = "") -> ConnectionTestResul
             else:
                 ok = False
                 steps.append(result.error.message if result.error else "The test request failed.")
-        elif auth.type_name in ("none", "api_key", "static"):
+        elif exercised.needs_test_url:
             steps.append("Give a test URL to check that an API accepts them.")
     except (ConnectorError, DecryptionError) as error:
         ok = False
         steps.append(error.message if isinstance(error, ConnectorError) else str(error))
     finally:
         secrets = set(context.secret_values())
+        credential_fields: frozenset[str] = frozenset()
         if auth is not None:
             secrets |= auth.secret_values()
-        credential_fields = {str(account.config.get("password_field") or "password")}
+            credential_fields = auth.credential_body_fields
         token_requests = recorder.records(secrets=secrets, credential_fields=credential_fields)
         recorder.close()
     if token_requests:
@@ -291,54 +288,16 @@ def _test_request(test_url: str) -> RequestConfig:
         raise ConfigError(f"Test URL: {describe_validation_error(exc)}") from None
 
 
-def _exercise(auth: CredentialAuth, debug: dict[str, Any]) -> str:
-    """Do what the type does before a request: fetch a token, sign a JWT, or nothing."""
-    if isinstance(auth, TokenAuth):
-        # A fresh fetch, not the cached token: the test is that the endpoint answers now. The
-        # token then goes into the shared cache, where the next column run finds it.
-        token = auth.fetch()
-        auth.cache.put(auth.cache_key, token)
-        auth.token()  # from the cache just filled: marks the value for masking
-        minutes = max(0, round((token.expires_at - time.time()) / 60))
-        return f"Got a token, valid for about {minutes} min."
-    if isinstance(auth, SignedJwtAuth):
-        token = auth.sign()
-        debug["jwt"] = {
-            "header": jwt.get_unverified_header(token),
-            "claims": jwt.decode(token, options={"verify_signature": False}),
-        }
-        return f"Signed a sample JWT with {auth.config.algorithm}."
-    if auth.type_name == "none":
-        return "This account sends no credentials."
-    return "The credentials are complete."
-
-
-def _sample_context(account: Account, document: Mapping[str, Any] | None = None) -> TemplateContext:
+def _sample_context(account: Account, config: AuthConfig | None = None) -> TemplateContext:
     """A context for the test: the workspace's secrets and a row of placeholders for every
-    column a JWT claim reads, so a claims template renders without a real row."""
-    row: dict[str, Any] = {}
-    for source in _strings((document or {}).get("claims", {})):
-        try:
-            keys = template_column_keys(source)
-        except TemplateError:
-            continue
-        row.update({key: f"<{key}>" for key in keys})
+    column the config's templates read (a JWT's claims), so they render without a real row."""
+    keys = config.column_keys() if config is not None else set()
     return TemplateContext(
-        row=row,
+        row={key: f"<{key}>" for key in sorted(keys)},
         secrets=secret_lookup(workspace=account.workspace),
         account={"name": account.name},
         workspace={"name": account.workspace.name},
     )
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def _remember(account: Account, result: ConnectionTestResult) -> None:

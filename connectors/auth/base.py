@@ -8,21 +8,29 @@ contract, a ``CredentialAuth`` tells the engine:
   never carries them along;
 - which values are secret, so debug records and messages mask them.
 
+and tells the app how it presents itself (label, description, order, how each config field is
+shown), what it can do (``Capabilities``) and what "Test connection" does with it
+(``exercise``). The base class builds a type from its validated config (``from_config``) and
+refuses, before any of the type's code runs, to send credentials to a host the account does not
+allow: a type cannot forget the check.
+
 Types are registered by their ``type`` string in ``auth_types`` (one class per type, no ``if``
 chains): ``auth_types.build({"type": "none"}, ...)`` turns a config document into an auth object.
+A new type is one module that registers its class, plus its section in ``docs/auth-types.md``.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors.auth.presentation import Capabilities, ExerciseResult, FieldPresentation
 from connectors.auth.token_store import TokenCache
 from connectors.config import describe_validation_error, without_nul
 from connectors.errors import AuthError, ConfigError
@@ -80,6 +88,20 @@ class AuthConfig(BaseModel):
         name: a stored account needs them long enough to be real, and to mask safely."""
         return {}
 
+    def save_warnings(self) -> list[str]:
+        """Problems worth telling the owner when the account is saved, that do not stop it
+        from working (a weak signing key)."""
+        return []
+
+    def endpoint_urls(self) -> tuple[str, ...]:
+        """The URLs the type itself sends credentials to (a token endpoint), where the
+        account's credentials evidently go: proposed as its allowed hosts."""
+        return ()
+
+    def column_keys(self) -> set[str]:
+        """The column keys this config's templates read (a signed JWT's claims)."""
+        return set()
+
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:
         """The names of this config's fields that hold secrets (write-only in forms)."""
@@ -125,20 +147,99 @@ class AuthOptions:
     token_timeout_s: float = 30.0
 
 
+#: Where types present the one field every type has.
+ALLOWED_HOSTS_PRESENTATION = FieldPresentation(
+    label="Allowed hosts", example="api.example.com, *.example.com", advanced=True
+)
+
+
 class CredentialAuth(httpx.Auth):
-    """Base class of Enrich's auth types."""
+    """Base class of Enrich's auth types.
+
+    A type says how it adds credentials in ``auth_flow`` (pure header logic) or, when it does
+    I/O such as fetching a token, in ``sync_credential_flow``. httpx's entry points
+    (``sync_auth_flow``, ``async_auth_flow``) belong to this class: they check the host first.
+    """
 
     #: The ``type`` string this class is registered under.
     type_name: ClassVar[str]
     #: The pydantic model that validates this type's config.
     config_model: ClassVar[type[AuthConfig]]
+    #: How the UI names the type, e.g. "API key".
+    label: ClassVar[str] = ""
+    #: One line for the "Add account" picker.
+    description: ClassVar[str] = ""
+    #: The type's place in the picker (lower first).
+    order: ClassVar[int] = 1000
+    #: How the config's fields are shown, by field name; merged with the base classes' (see
+    #: ``presented_field``), so shared fields are described once.
+    field_presentation: ClassVar[Mapping[str, FieldPresentation]] = {
+        "allowed_hosts": ALLOWED_HOSTS_PRESENTATION
+    }
+    #: What the type can do besides adding credentials.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: What "Test connection" does first, as the account page says it ("Fetches a fresh token").
+    exercise_label: ClassVar[str] = "Checks the credentials"
+    #: The field a validation message about the whole config belongs to (e.g. a key that
+    #: does not fit its algorithm belongs to ``private_key``); empty: the form's top.
+    model_error_field: ClassVar[str] = ""
+
     #: Header names (any case) this auth adds; stripped on cross-origin redirects.
     credential_headers: frozenset[str] = frozenset()
     #: Query parameter names this auth adds; stripped on cross-origin redirects.
     credential_query_params: frozenset[str] = frozenset()
+    #: Body fields of the type's own token requests that carry a credential (masked whole
+    #: in "Test connection"'s record of the exchange).
+    credential_body_fields: frozenset[str] = frozenset()
 
-    #: Only these hosts may receive the credentials (empty: any).
+    #: Only these hosts may receive the credentials (empty: any). Set by ``from_config``.
     allowed_hosts: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        config: AuthConfig | None = None,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions | None = None,
+    ) -> None:
+        """Keep ``config``; a type takes what else it needs of ``context`` and ``options``."""
+        if config is not None:
+            self.config = config
+            self.allowed_hosts = config.allowed_hosts
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for entry_point in ("sync_auth_flow", "async_auth_flow"):
+            if entry_point in vars(cls):
+                raise TypeError(
+                    f"{cls.__name__} overrides {entry_point}, which checks the allowed hosts "
+                    "first: add credentials in auth_flow, or in sync_credential_flow for I/O."
+                )
+
+    @classmethod
+    def from_config(
+        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
+    ) -> CredentialAuth:
+        """Build the auth object for one request (or one run) from its validated config."""
+        if not isinstance(config, cls.config_model):
+            raise ConfigError(
+                f"auth.type: {cls.type_name!r} cannot be built from a {config.type!r} config."
+            )
+        auth = cls(config, context=context, options=options)
+        # Here, not in each type: no type can send credentials outside its allowed hosts.
+        auth.allowed_hosts = config.allowed_hosts
+        return auth
+
+    @classmethod
+    def presented_field(cls, name: str) -> FieldPresentation:
+        """How the config field ``name`` is shown: this class's word, else its bases'."""
+        for klass in cls.__mro__:
+            presentation: Mapping[str, FieldPresentation] = vars(klass).get(
+                "field_presentation", {}
+            )
+            if name in presentation:
+                return presentation[name]
+        return FieldPresentation()
 
     def secret_values(self) -> frozenset[str]:
         """Credential values to mask wherever a request or an answer is shown."""
@@ -153,12 +254,38 @@ class CredentialAuth(httpx.Auth):
                 "or pick another account."
             )
 
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> CredentialAuth:
-        """Build the auth object for one request (or one run) from its validated config."""
-        raise NotImplementedError
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """httpx's entry point: the host check, then the type's flow."""
+        self.check_host(request.url)
+        yield from self.sync_credential_flow(request)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """httpx's async entry point: the host check, then httpx's flow over ``auth_flow``."""
+        self.check_host(request.url)
+        flow = super().async_auth_flow(request)
+        outgoing = await flow.__anext__()
+        while True:
+            response = yield outgoing
+            try:
+                outgoing = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+
+    def sync_credential_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the credentials and send (httpx's flow over ``auth_flow``); a type that does
+        I/O (the token store, a lock) overrides this instead of ``auth_flow``."""
+        yield from super().sync_auth_flow(request)
+
+    def exercise(self) -> ExerciseResult:
+        """What "Test connection" does before its test request: fetch a token, sign a sample
+        JWT, or (here) nothing the credentials need."""
+        return ExerciseResult("The credentials are complete.", needs_test_url=True)
 
 
 class NoAuthConfig(AuthConfig):
@@ -172,17 +299,22 @@ class NoAuth(CredentialAuth):
 
     type_name = "none"
     config_model = NoAuthConfig
+    label = "No authentication"
+    description = (
+        "Call public APIs with no credentials (rate limits and allowed hosts still apply)."
+    )
+    order = 90
+    capabilities = Capabilities(sends_credentials=False)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Send the request unchanged."""
         yield request
 
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> NoAuth:
-        """Nothing to read from the config."""
-        return cls()
+    def exercise(self) -> ExerciseResult:
+        return ExerciseResult("This account sends no credentials.", needs_test_url=True)
+
+
+AuthClass = TypeVar("AuthClass", bound=type[CredentialAuth])
 
 
 class AuthRegistry:
@@ -191,16 +323,22 @@ class AuthRegistry:
     def __init__(self) -> None:
         self._types: dict[str, type[CredentialAuth]] = {}
 
-    def register(self, auth_class: type[CredentialAuth]) -> type[CredentialAuth]:
-        """Add an auth type (usable as a class decorator)."""
+    def register(self, auth_class: AuthClass) -> AuthClass:
+        """Add an auth type (usable as a class decorator); it must say what it is called."""
         if auth_class.type_name in self._types:
             raise ValueError(f"auth type {auth_class.type_name!r} is already registered")
+        if not auth_class.label:
+            raise ValueError(f"auth type {auth_class.type_name!r} has no label")
         self._types[auth_class.type_name] = auth_class
         return auth_class
 
     def names(self) -> list[str]:
         """The registered type strings, sorted."""
         return sorted(self._types)
+
+    def types(self) -> list[type[CredentialAuth]]:
+        """The registered classes in the order the "Add account" picker shows them."""
+        return sorted(self._types.values(), key=lambda found: (found.order, found.type_name))
 
     def get(self, type_name: str) -> type[CredentialAuth]:
         """The class registered as ``type_name``; ConfigError naming ``auth.type`` if none."""

@@ -10,11 +10,12 @@ from pydantic import Field, HttpUrl, field_validator, model_validator
 from connectors.auth.base import (
     AuthConfig,
     AuthOptions,
-    CredentialAuth,
     auth_types,
     basic_credential,
     secret_field,
 )
+from connectors.auth.presentation import Capabilities, FieldPresentation
+from connectors.auth.signed_jwt import SIGNING_KEY_PRESENTATION
 from connectors.auth.signing import (
     ALGORITHMS,
     cached_signing_key,
@@ -52,6 +53,18 @@ class _TokenUrlConfig(AuthConfig):
             raise ValueError("give one or more HTTP error statuses (400 to 599), e.g. 401")
         return statuses
 
+    def endpoint_urls(self) -> tuple[str, ...]:
+        return (str(self.token_url),)
+
+
+#: How the token-URL fields both OAuth grants have are shown.
+_TOKEN_URL_PRESENTATION = {
+    "token_url": FieldPresentation(
+        label="Token URL", example="https://auth.example.com/oauth/token"
+    ),
+    "scope": FieldPresentation(example="read:people read:companies"),
+}
+
 
 class OAuthClientCredentialsConfig(_TokenUrlConfig):
     """RFC 6749 section 4.4: the client authenticates as itself and gets an access token."""
@@ -86,8 +99,37 @@ class OAuthClientCredentials(TokenAuth):
 
     type_name = "oauth_client_credentials"
     config_model = OAuthClientCredentialsConfig
+    label = "OAuth 2.0 client credentials"
+    description = (
+        "Client id and secret exchanged for an access token, cached for every worker and "
+        "refreshed before it expires."
+    )
+    order = 30
+    field_presentation = {
+        **_TOKEN_URL_PRESENTATION,
+        "client_id": FieldPresentation(
+            label="Client ID", help="The client id the authorization server issued."
+        ),
+        "client_secret": FieldPresentation(
+            help="The client secret the authorization server issued."
+        ),
+        "extra_params": FieldPresentation(
+            label="Extra token request fields",
+            example='{"audience": "https://api.example.com"}',
+            advanced=True,
+        ),
+        "client_auth": FieldPresentation(label="Client authentication", advanced=True),
+    }
 
-    def __init__(self, config: OAuthClientCredentialsConfig, *, options: AuthOptions) -> None:
+    config: OAuthClientCredentialsConfig
+
+    def __init__(
+        self,
+        config: OAuthClientCredentialsConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions,
+    ) -> None:
         super().__init__(
             config,
             options=options,
@@ -102,14 +144,6 @@ class OAuthClientCredentials(TokenAuth):
             credentials=(config.client_secret, basic_credential(*_basic_pair(config))),
             refresh_statuses=frozenset(config.refresh_statuses),
         )
-        self.config = config
-
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> CredentialAuth:
-        assert isinstance(config, OAuthClientCredentialsConfig)
-        return cls(config, options=options)
 
     def fetch(self) -> Token:
         config = self.config
@@ -167,6 +201,9 @@ class OAuthJwtBearerConfig(_TokenUrlConfig):
             raise ValueError(exc.message) from None
         return self
 
+    def save_warnings(self) -> list[str]:
+        return list(check_signing_key(self.private_key, self.algorithm).warnings)
+
 
 @auth_types.register
 class OAuthJwtBearer(TokenAuth):
@@ -174,8 +211,38 @@ class OAuthJwtBearer(TokenAuth):
 
     type_name = "oauth_jwt_bearer"
     config_model = OAuthJwtBearerConfig
+    label = "OAuth 2.0 JWT bearer (RFC 7523)"
+    description = (
+        "A signed assertion exchanged for an access token (RFC 7523), as Google service "
+        "accounts and Salesforce do."
+    )
+    order = 50
+    field_presentation = {
+        **_TOKEN_URL_PRESENTATION,
+        **SIGNING_KEY_PRESENTATION,
+        "client_id": FieldPresentation(label="Client ID"),
+        "subject": FieldPresentation(example="service-account@example.com"),
+        "audience": FieldPresentation(example="https://auth.example.com/oauth/token"),
+        "token_ttl": FieldPresentation(label="Token lifetime (seconds)", advanced=True),
+        "additional_claims": FieldPresentation(
+            label="Additional claims",
+            help="More claims for the assertion, as a JSON object.",
+            example='{"scope": "read"}',
+            advanced=True,
+        ),
+    }
+    capabilities = Capabilities(fetches_token=True, signs_with_key_pair=True)
+    model_error_field = "private_key"
 
-    def __init__(self, config: OAuthJwtBearerConfig, *, options: AuthOptions) -> None:
+    config: OAuthJwtBearerConfig
+
+    def __init__(
+        self,
+        config: OAuthJwtBearerConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions,
+    ) -> None:
         super().__init__(
             config,
             options=options,
@@ -192,14 +259,6 @@ class OAuthJwtBearer(TokenAuth):
             credentials=(config.private_key,),
             refresh_statuses=frozenset(config.refresh_statuses),
         )
-        self.config = config
-
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> CredentialAuth:
-        assert isinstance(config, OAuthJwtBearerConfig)
-        return cls(config, options=options)
 
     def fetch(self) -> Token:
         config = self.config

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Generator
-from typing import Any, Literal
+from collections.abc import Generator, Iterator
+from typing import Any, Literal, Protocol
 
 import httpx
+import jwt
 from pydantic import Field, field_validator, model_validator
 
 from connectors.auth.base import (
@@ -17,6 +18,7 @@ from connectors.auth.base import (
     auth_types,
     secret_field,
 )
+from connectors.auth.presentation import Capabilities, ExerciseResult, FieldPresentation
 from connectors.auth.signing import (
     ALGORITHMS,
     cached_signing_key,
@@ -25,14 +27,46 @@ from connectors.auth.signing import (
     valid_jwt_headers,
 )
 from connectors.config import check_json_template, valid_header_name, valid_header_value
-from connectors.errors import ConfigError
-from connectors.templating import TemplateContext, render_json
+from connectors.errors import ConfigError, TemplateError
+from connectors.templating import TemplateContext, render_json, template_column_keys
 
 #: Signed JWTs each thread remembers for masking. The engine builds a request's result on the
 #: thread that sent it, and the answer it shows is the last one, so the JWT to hide is the
 #: thread's latest. Remembering every JWT ever signed made each result's masking cost grow with
 #: the run (quadratic overall); each one kept costs about 0.2 ms of regex per result.
 RECENT_TOKENS_PER_THREAD = 4
+
+
+class SigningKeyConfig(Protocol):
+    """The config of a type that signs with a key pair (``Capabilities.signs_with_key_pair``):
+    the app can generate the pair and publish its public half by the ``kid`` header."""
+
+    @property
+    def private_key(self) -> str: ...
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def jwt_headers(self) -> dict[str, Any]: ...
+
+
+#: How the signing-key fields are shown, for every type that signs JWTs.
+SIGNING_KEY_PRESENTATION = {
+    "private_key": FieldPresentation(
+        label="Private key",
+        example="-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----",
+        long_text=True,
+    ),
+    "algorithm": FieldPresentation(
+        help="How JWTs are signed: HS* with a shared secret, RS*/PS* with an RSA key, "
+        "ES* with an EC key, EdDSA with an Ed25519 key.",
+        choices=ALGORITHMS,
+    ),
+    "jwt_headers": FieldPresentation(
+        label="JWT headers", example='{"kid": "key-1"}', advanced=True
+    ),
+}
 
 
 class SignedJwtConfig(AuthConfig):
@@ -90,6 +124,31 @@ class SignedJwtConfig(AuthConfig):
         # An HMAC secret is a shared key; a PEM private key is long by construction.
         return {"private_key": self.private_key} if self.algorithm.startswith("HS") else {}
 
+    def save_warnings(self) -> list[str]:
+        return list(check_signing_key(self.private_key, self.algorithm).warnings)
+
+    def column_keys(self) -> set[str]:
+        keys: set[str] = set()
+        for source in _strings(self.claims):
+            try:
+                keys |= template_column_keys(source)
+            except TemplateError:
+                continue
+        return keys
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string of a JSON value, object keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
 
 @auth_types.register
 class SignedJwtAuth(CredentialAuth):
@@ -97,20 +156,32 @@ class SignedJwtAuth(CredentialAuth):
 
     type_name = "jwt"
     config_model = SignedJwtConfig
+    label = "JWT signed per request"
+    description = "A JWT signed for every request from claims templated over the row."
+    order = 40
+    field_presentation = {
+        **SIGNING_KEY_PRESENTATION,
+        "claims": FieldPresentation(example='{"sub": "{{ row.email }}", "exp": "{{ now(300) }}"}'),
+        "header_name": FieldPresentation(label="Header name"),
+        "token_type": FieldPresentation(label="Token type (prefix)"),
+    }
+    capabilities = Capabilities(signs_with_key_pair=True)
+    exercise_label = "Signs a sample JWT"
+    model_error_field = "private_key"
 
-    def __init__(self, config: SignedJwtConfig, *, context: TemplateContext) -> None:
-        self.config = config
-        self.context = context
-        self.allowed_hosts = config.allowed_hosts
+    config: SignedJwtConfig
+
+    def __init__(
+        self,
+        config: SignedJwtConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.context = context or TemplateContext()
         self.credential_headers = frozenset({config.header_name.lower()})
         self._recent = threading.local()
-
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> CredentialAuth:
-        assert isinstance(config, SignedJwtConfig)
-        return cls(config, context=context)
 
     def _recent_tokens(self) -> deque[str]:
         tokens: deque[str] | None = getattr(self._recent, "tokens", None)
@@ -137,8 +208,18 @@ class SignedJwtAuth(CredentialAuth):
         return token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.check_host(request.url)
         token = self.sign()
         prefix = self.config.token_type
         request.headers[self.config.header_name] = f"{prefix} {token}" if prefix else token
         yield request
+
+    def exercise(self) -> ExerciseResult:
+        """Sign a JWT for a sample row and show its header and claims (not its signature)."""
+        token = self.sign()
+        shown = {
+            "header": jwt.get_unverified_header(token),
+            "claims": jwt.decode(token, options={"verify_signature": False}),
+        }
+        return ExerciseResult(
+            f"Signed a sample JWT with {self.config.algorithm}.", debug={"jwt": shown}
+        )

@@ -16,6 +16,7 @@ from connectors.auth.base import (
     basic_credential,
     secret_field,
 )
+from connectors.auth.presentation import FieldPresentation
 from connectors.config import valid_header_name, valid_header_value
 from connectors.templating import TemplateContext
 
@@ -47,27 +48,34 @@ class ApiKeyAuth(CredentialAuth):
 
     type_name = "api_key"
     config_model = ApiKeyConfig
+    label = "API key"
+    description = "A key sent in a header (X-API-Key: …) or a query parameter (?api_key=…)."
+    order = 10
+    field_presentation = {
+        "key": FieldPresentation(label="Header or parameter name", example="X-API-Key"),
+        "value": FieldPresentation(label="API key"),
+        "location": FieldPresentation(label="Send the key in"),
+    }
+    model_error_field = "key"
 
-    def __init__(self, config: ApiKeyConfig) -> None:
+    def __init__(
+        self,
+        config: ApiKeyConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions | None = None,
+    ) -> None:
+        super().__init__(config)
         self.key, self.value, self.location = config.key, config.value, config.location
-        self.allowed_hosts = config.allowed_hosts
         if config.location == "header":
             self.credential_headers = frozenset({config.key.lower()})
         else:
             self.credential_query_params = frozenset({config.key})
 
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> ApiKeyAuth:
-        assert isinstance(config, ApiKeyConfig)
-        return cls(config)
-
     def secret_values(self) -> frozenset[str]:
         return frozenset({self.value})
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.check_host(request.url)
         if self.location == "header":
             request.headers[self.key] = self.value
         else:
@@ -109,28 +117,34 @@ class StaticAuth(CredentialAuth):
 
     type_name = "static"
     config_model = StaticConfig
+    label = "Static headers / HTTP Basic"
+    description = "Fixed headers, e.g. Authorization: Bearer sk_live_…, and/or HTTP Basic."
+    order = 20
+    field_presentation = {
+        "headers": FieldPresentation(
+            label="Headers", example='{"Authorization": "Bearer sk_live_…"}'
+        ),
+    }
 
-    def __init__(self, config: StaticConfig) -> None:
+    def __init__(
+        self,
+        config: StaticConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions | None = None,
+    ) -> None:
+        super().__init__(config)
         self.headers = dict(config.headers)
         if config.username:
             self.headers["Authorization"] = basic_credential(config.username, config.password)
-        self.allowed_hosts = config.allowed_hosts
         self.credential_headers = frozenset(name.lower() for name in self.headers)
         self._secrets = frozenset(
             value for value in (*config.headers.values(), config.password) if value
         ) | {self.headers.get("Authorization", "")} - {""}
 
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> StaticAuth:
-        assert isinstance(config, StaticConfig)
-        return cls(config)
-
     def secret_values(self) -> frozenset[str]:
         return self._secrets
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.check_host(request.url)
         request.headers.update(self.headers)
         yield request

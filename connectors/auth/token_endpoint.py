@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from connectors.auth.base import (
     AuthConfig,
     AuthOptions,
-    CredentialAuth,
     auth_types,
     basic_credential,
     secret_field,
 )
+from connectors.auth.presentation import Capabilities, FieldPresentation
 from connectors.auth.token_response import parse_path, token_at_path, token_lifetime
 from connectors.auth.token_store import Token
 from connectors.auth.tokens import TokenAuth, endpoint_label, request_token
@@ -74,6 +74,9 @@ class JwtTokenEndpointConfig(AuthConfig, ColumnTokenFields):
     password_field: str = Field(default="password", min_length=1)
     refresh_statuses: tuple[int, ...] = Field(default=(401,))
 
+    def endpoint_urls(self) -> tuple[str, ...]:
+        return (str(self.token_endpoint),)
+
 
 @auth_types.register
 class JwtTokenEndpoint(TokenAuth):
@@ -81,8 +84,40 @@ class JwtTokenEndpoint(TokenAuth):
 
     type_name = "jwt_token_endpoint"
     config_model = JwtTokenEndpointConfig
+    label = "JWT from a token endpoint"
+    description = (
+        "A user name and password posted to a login endpoint; the JWT it answers is cached "
+        "and sent."
+    )
+    order = 60
+    field_presentation = {
+        "token_location": FieldPresentation(example="data.access_token"),
+        "token_type": FieldPresentation(label="Token type (prefix)"),
+        "auth_header_name": FieldPresentation(label="Header name"),
+        "token_endpoint": FieldPresentation(
+            label="Token endpoint", example="https://api.example.com/auth/login"
+        ),
+        "username": FieldPresentation(help="The user name posted to the token endpoint."),
+        "password": FieldPresentation(help="The password posted to the token endpoint."),
+        "credentials_in": FieldPresentation(label="Send credentials as", advanced=True),
+        "username_field": FieldPresentation(
+            help="The JSON or form field that carries the user name.", advanced=True
+        ),
+        "password_field": FieldPresentation(
+            help="The JSON or form field that carries the password.", advanced=True
+        ),
+    }
+    capabilities = Capabilities(fetches_token=True, column_fields=ColumnTokenFields)
 
-    def __init__(self, config: JwtTokenEndpointConfig, *, options: AuthOptions) -> None:
+    config: JwtTokenEndpointConfig
+
+    def __init__(
+        self,
+        config: JwtTokenEndpointConfig,
+        *,
+        context: TemplateContext | None = None,
+        options: AuthOptions,
+    ) -> None:
         super().__init__(
             config,
             options=options,
@@ -100,14 +135,7 @@ class JwtTokenEndpoint(TokenAuth):
             token_type=config.token_type,
             refresh_statuses=frozenset(config.refresh_statuses),
         )
-        self.config = config
-
-    @classmethod
-    def from_config(
-        cls, config: AuthConfig, *, context: TemplateContext, options: AuthOptions
-    ) -> CredentialAuth:
-        assert isinstance(config, JwtTokenEndpointConfig)
-        return cls(config, options=options)
+        self.credential_body_fields = frozenset({config.password_field})
 
     def fetch(self) -> Token:
         config = self.config

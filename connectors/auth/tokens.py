@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from connectors.auth.base import AuthConfig, AuthOptions, CredentialAuth
+from connectors.auth.presentation import Capabilities, ExerciseResult, FieldPresentation
 from connectors.auth.token_store import (
     SHARED_STORE_LOCAL_S,
     InMemoryTokenStore,
@@ -134,6 +135,17 @@ def _token_answer(response: httpx.Response, body: bytes, label: str) -> Any:
 class TokenAuth(CredentialAuth):
     """Base of the types that send a cached token: ``<token type> <token>`` in a header."""
 
+    capabilities = Capabilities(fetches_token=True)
+    exercise_label = "Fetches a fresh token"
+    field_presentation = {
+        "skew_s": FieldPresentation(label="Refresh margin (seconds)", advanced=True),
+        "refresh_statuses": FieldPresentation(
+            label="Refresh on statuses",
+            help="API statuses that mean the token was refused, e.g. 401.",
+            advanced=True,
+        ),
+    }
+
     def __init__(
         self,
         config: AuthConfig,
@@ -145,7 +157,7 @@ class TokenAuth(CredentialAuth):
         token_type: str = "Bearer",  # noqa: S107 - the scheme word, not a secret
         refresh_statuses: frozenset[int] = DEFAULT_REFRESH_STATUSES,
     ) -> None:
-        self.allowed_hosts = config.allowed_hosts
+        super().__init__(config)
         self.header_name = header_name
         self.token_type = token_type
         self.refresh_statuses = refresh_statuses
@@ -187,7 +199,7 @@ class TokenAuth(CredentialAuth):
         with self._lock:
             self._tokens_seen.add(value)
 
-    def sync_auth_flow(
+    def sync_credential_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Send with the cached token; on a refusal, replace that token once and send again.
@@ -195,7 +207,6 @@ class TokenAuth(CredentialAuth):
         Only a token that is still the cached one is thrown away, so a burst of 401s for one
         expired token costs one fetch. A second refusal is the API's answer, not a loop.
         """
-        self.check_host(request.url)
         token = self.token()
         request.headers[self.header_name] = self.header_value(token.value)
         response = yield request
@@ -206,6 +217,16 @@ class TokenAuth(CredentialAuth):
         request.headers[self.header_name] = self.header_value(token.value)
         yield request
 
-    async def async_auth_flow(self, request: httpx.Request) -> Any:  # pragma: no cover
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Only the synchronous client reaches the token store (``sync_credential_flow``)."""
         raise RuntimeError("Enrich's token auth types run on the synchronous client.")
-        yield request  # makes this an async generator, as httpx expects
+        yield request  # pragma: no cover - makes this a generator, as httpx expects
+
+    def exercise(self) -> ExerciseResult:
+        """Fetch a fresh token (not the cached one: the test is that the endpoint answers
+        now); it then goes into the shared cache, where the next column run finds it."""
+        token = self.fetch()
+        self.cache.put(self.cache_key, token)
+        self.token()  # from the cache just filled: marks the value for masking
+        minutes = max(0, round((token.expires_at - time.time()) / 60))
+        return ExerciseResult(f"Got a token, valid for about {minutes} min.")

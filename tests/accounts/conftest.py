@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto import jwk
 
 from tests.servers import LocalServer, RecordedRequest, Reply, json_reply
+from tests.signature_servers import SignatureVerifier
 from tests.token_servers import TokenIssuer
 
 CLIENT_ID = "enrich-client"
 USERNAME = "ada"
 API_KEY_HEADER = "X-API-Key"
+HMAC_KEY_ID = "enrich-key-1"
 
 
 def ec_private_pem() -> str:
@@ -50,7 +52,7 @@ def canary(label: str) -> str:
 @dataclass
 class TokenAuthority:
     """A ``LocalServer`` with every token endpoint the auth types talk to, and an API that
-    accepts only what they issued (or the right API key)."""
+    accepts only what they issued (or the right API key, or a good HMAC signature)."""
 
     server: LocalServer
     issuer: TokenIssuer
@@ -58,6 +60,8 @@ class TokenAuthority:
     password: str
     api_key: str
     bearer_pem: str
+    hmac_secret: str
+    signatures: SignatureVerifier
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
@@ -68,6 +72,12 @@ class TokenAuthority:
         return {
             "none": {"type": "none"},
             "api_key": {"type": "api_key", "key": API_KEY_HEADER, "value": self.api_key},
+            "hmac_signature": {
+                "type": "hmac_signature",
+                "secret": self.hmac_secret,
+                "signature_prefix": "sha256=",
+                "key_id": HMAC_KEY_ID,
+            },
             "static": {
                 "type": "static",
                 "headers": {"X-Static-Token": canary("static-header")},
@@ -119,6 +129,7 @@ def authority() -> Iterator[TokenAuthority]:
     issuer = TokenIssuer(lifetime_s=3600)
     bearer_pem = ec_private_pem()
     public = jwk.JWK.from_pem(bearer_pem.encode()).export_public(as_dict=True)
+    hmac_secret = canary("hmac-secret")
     authority = TokenAuthority(
         server=LocalServer(),
         issuer=issuer,
@@ -126,6 +137,8 @@ def authority() -> Iterator[TokenAuthority]:
         password=canary("password"),
         api_key=canary("api-key"),
         bearer_pem=bearer_pem,
+        hmac_secret=hmac_secret,
+        signatures=SignatureVerifier(secret=hmac_secret, prefix="sha256=", key_id=HMAC_KEY_ID),
     )
     server = authority.server
     server.route(
@@ -146,6 +159,7 @@ def authority() -> Iterator[TokenAuthority]:
     )
     server.route("/api/me", issuer.protected(json_reply({"ok": True, "who": "token"})))
     server.route("/api/key", _api_key_checker(authority.api_key))
+    server.route("/api/signed", authority.signatures.endpoint())
     server.route("/api/open", json_reply({"ok": True}))
     with server:
         yield authority

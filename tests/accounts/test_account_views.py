@@ -103,6 +103,36 @@ def create_post(client, auth_type, data):
     return client.post(f"{reverse('account_create')}?type={auth_type}", {"type": auth_type, **data})
 
 
+def test_a_signing_account_added_through_the_form_keeps_its_string_to_sign(owner) -> None:
+    client, workspace = owner
+    secret = "whsec-form-0123456789"
+    response = create_post(
+        client,
+        "hmac_signature",
+        {
+            "name": "Signed API",
+            "secret": secret,
+            "key_id": "key_live_1",
+            # A text area sends CRLF; the provider's canonical string joins lines with LF.
+            "canonical_template": "{method}\r\n{path}\r\n{timestamp}",
+            "signature_header": "X-Signature",
+            "signature_prefix": "sha256=",
+            "encoding": "base64",
+            "timestamp_header": "X-Timestamp",
+            "key_id_header": "X-Key-Id",
+        },
+    )
+    account = Account.objects.get(workspace=workspace, name="Signed API")
+    assert response.status_code == 302
+    assert account.config["canonical_template"] == "{method}\n{path}\n{timestamp}"
+    assert account.config["encoding"] == "base64"
+    assert account.secret_fields_set == ["secret"] and "secret" not in account.config
+    html = client.get(reverse("account_detail", args=[account.pk])).content.decode()
+    assert "String to sign" in html and "Signing secret" in html and "Key ID" in html
+    assert "Checks the credentials, then calls the test URL" in html
+    assert secret not in html
+
+
 def test_creating_an_account_redirects_to_it(owner, authority) -> None:
     client, workspace = owner
     response = create_post(

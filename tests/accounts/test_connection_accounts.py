@@ -178,6 +178,19 @@ VALIDATION_CASES = [
     ("api_key", {"key": "X-Key", "value": "k-12"}, "value", "at least 8 characters"),
     ("oauth_client_credentials", {**OAUTH, "client_secret": "abc"}, "client_secret", "at least 8"),
     ("jwt", {"private_key": "hmac", "algorithm": "HS256"}, "private_key", "at least 8 characters"),
+    ("hmac_signature", {"secret": "abc"}, "secret", "at least 8 characters"),
+    (
+        "hmac_signature",
+        {"secret": "s" * 12, "canonical_template": "{verb}"},
+        "canonical_template",
+        "{verb} is no placeholder",
+    ),
+    (
+        "hmac_signature",
+        {"secret": "s" * 12, "timestamp_header": ""},
+        "",
+        "uses {timestamp}: name the timestamp header",
+    ),
     ("static", {}, "", "Give at least one header or an HTTP Basic user name."),
     ("static", {"headers": {"Bad Header": "x"}}, "headers", "is not a valid header name"),
     (

@@ -24,7 +24,7 @@ from connectors import (
     render_template,
 )
 from connectors.auth import TokenAuth
-from connectors.debug import Masker
+from connectors.debug import MASK, Masker
 from tests.accounts.conftest import CLIENT_ID, USERNAME, canary, database_dump
 from tests.servers import Handler, RecordedRequest, Reply
 from tests.token_servers import TokenIssuer
@@ -74,13 +74,22 @@ def test_account_auth_of_no_account_is_no_auth() -> None:
 
 @pytest.mark.parametrize(
     "auth_type",
-    ["api_key", "static", "oauth_client_credentials", "jwt_token_endpoint", "oauth_jwt_bearer"],
+    [
+        "api_key",
+        "static",
+        "hmac_signature",
+        "oauth_client_credentials",
+        "jwt_token_endpoint",
+        "oauth_jwt_bearer",
+    ],
 )
 def test_account_auth_authenticates_a_real_request(workspace, authority, auth_type) -> None:
     account = make_account(workspace, authority.every_type()[auth_type])
     context = TemplateContext(row={"email": "ada@example.test"})
     auth = connections.account_auth(account=account, context=context)
-    path = {"api_key": "/api/key", "static": "/api/open"}.get(auth_type, "/api/me")
+    path = {"api_key": "/api/key", "static": "/api/open", "hmac_signature": "/api/signed"}.get(
+        auth_type, "/api/me"
+    )
     result = connections.engine().send(
         RequestConfig(endpoint=authority.url(path)), context=context, auth=auth
     )
@@ -192,6 +201,7 @@ def test_secret_lookup_never_reaches_another_workspace(make_workspace) -> None:
         ("jwt", "Signed a sample JWT with ES256"),
         ("api_key", "Give a test URL"),
         ("static", "Give a test URL"),
+        ("hmac_signature", "Give a test URL"),
         ("none", "sends no credentials"),
     ],
 )
@@ -205,9 +215,28 @@ def test_every_type_passes_its_test(workspace, authority, auth_type, expected) -
     assert account.last_test_status == Account.TestStatus.OK
     assert account.last_tested_at is not None
     raw = json.dumps(result.to_dict())
-    for key in ("client_secret", "password", "value", "private_key"):
+    for key in ("client_secret", "password", "value", "private_key", "secret"):
         if key in document:
             assert document[key] not in raw
+
+
+def test_a_signing_account_is_tested_by_a_signed_request_to_its_test_url(
+    workspace, authority
+) -> None:
+    document = authority.every_type()["hmac_signature"]
+    account = make_account(workspace, document, test_url=authority.url("/api/signed"))
+
+    result = connections.account_test(account=account)
+
+    assert result.ok, result.message
+    assert authority.signatures.verified == 1
+    assert "answered 200" in result.message
+    sent = authority.server.requests_to("/api/signed")[-1]
+    shown = result.debug["test_request"]["request_headers"]
+    assert shown["X-Signature"] == MASK and shown["X-Key-Id"] == document["key_id"]
+    raw = json.dumps(result.to_dict())
+    assert document["secret"] not in raw
+    assert sent.header("x-signature").removeprefix("sha256=") not in raw
 
 
 def test_token_test_fetches_afresh_and_shows_the_masked_exchange(workspace, authority) -> None:

@@ -52,6 +52,7 @@ def planted(owner_client, make_user, authority):
         fields = {k: v for k, v in document.items() if k != "type"}
         test_path = {
             "api_key": "/api/key",
+            "hmac_signature": "/api/signed",
             "none": "/api/open",
             "static": "/api/open",
             "jwt": "/api/open",
@@ -171,6 +172,7 @@ def test_no_secret_value_leaves_the_server(planted, authority, caplog) -> None:
     assert authority.server.count("/oauth/token") > 0
     assert authority.server.count("/login") > 0
     assert authority.server.count("/jwt-bearer/token") > 0
+    assert authority.signatures.verified > 0
     assert Account.objects.filter(last_test_status=Account.TestStatus.OK).count() == len(accounts)
 
     body = b"\n".join(answers)

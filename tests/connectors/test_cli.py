@@ -94,8 +94,8 @@ def test_private_networks_are_refused_without_allow_network(api_server: LocalSer
         ),
         (
             {"request": {"endpoint": "https://x.example/"}, "auth": {"type": "magic"}},
-            "auth.type: unknown auth type 'magic' (known types: api_key, jwt, "
-            "jwt_token_endpoint, none, oauth_client_credentials, oauth_jwt_bearer, static)",
+            "auth.type: unknown auth type 'magic' (known types: api_key, hmac_signature, "
+            "jwt, jwt_token_endpoint, none, oauth_client_credentials, oauth_jwt_bearer, static)",
         ),
         (
             {"request": {"endpoint": "https://x.example/"}, "auth": {}},
