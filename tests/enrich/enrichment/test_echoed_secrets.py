@@ -35,7 +35,7 @@ from tests.servers import RecordedRequest, Reply
 
 pytestmark = pytest.mark.django_db
 
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-static-token", "x-extra")
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-static-token", "x-extra", "x-signature")
 #: A token authority on 127.0.0.1 and one account document of every auth type.
 authority = account_fixtures.authority
 
@@ -78,6 +78,8 @@ def sent_credentials(requests: list[RecordedRequest]) -> set[str]:
                 scheme, _, token = value.partition(" ")
                 if token and scheme.isalpha():
                     seen.add(token)
+                if name == "x-signature":
+                    seen.add(value.removeprefix("sha256="))  # the HMAC signature alone
         seen.update(
             value for name, values in request.query.items() if name != "email" for value in values
         )
@@ -166,8 +168,9 @@ def test_no_credential_an_echoing_api_received_is_stored_or_shown(
     assert len(echoed) == 3 * len(enrichments)
     credentials = sent_credentials(echoed) | {hunter}
     credentials.add(base64.b64encode(f"ada:{hunter}".encode()).decode())
-    # The API really received them: keys, Basic, bearer tokens and signed JWTs.
+    # The API really received them: keys, Basic, bearer tokens, signed JWTs, HMAC signatures.
     assert any(value.startswith("eyJ") for value in credentials)  # a signed JWT
+    assert sum(1 for request in echoed if request.header("x-signature")) == 3
     assert authority.api_key in credentials and hunter in credentials
     # And echoed them back, so each cell's answer had them to leak.
     assert all("••••" in json.dumps(cell.value, ensure_ascii=False) for cell in cells)
