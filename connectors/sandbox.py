@@ -23,6 +23,7 @@ loop iterables and outputs pass through counting filters; no tracing and no thre
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -218,6 +219,80 @@ def _emitted(context: Context, value: Any) -> str:
     return text
 
 
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "in": lambda item, container: item in container,
+    "notin": lambda item, container: item not in container,
+}
+_SYMBOLS = {"eq": "==", "ne": "!=", "lt": "<", "lteq": "<=", "gt": ">", "gteq": ">=", "in": "in"}
+
+
+def _compared(parts: list[Any]) -> bool:
+    """A comparison chain (``a < b <= c``) where a blank is never greater, smaller or a
+    container: ``row.employees > 100`` is false for a blank cell, not an error, and ``x in
+    row.tags`` false when the cell is blank. Text and numbers that cannot be ordered say so."""
+    for index in range(0, len(parts) - 2, 2):
+        left, name, right = parts[index], parts[index + 1], parts[index + 2]
+        if name in {"eq", "ne"}:
+            result = _COMPARISONS[name](left, right)
+        elif right is None and name in {"in", "notin"}:
+            result = name == "notin"
+        elif left is None or right is None:
+            result = False
+        else:
+            left, right = _numeric_pair(left, right)
+            try:
+                result = _COMPARISONS[name](left, right)
+            except TypeError:
+                raise TypeError(
+                    f"cannot compare {_kind(left)} with {_kind(right)} using "
+                    f"{_SYMBOLS.get(name, name)}"
+                ) from None
+        if not result:
+            return False
+    return True
+
+
+def _numeric_pair(left: Any, right: Any) -> tuple[Any, Any]:
+    """A number compared with text that reads as a number (a CSV cell: "1,200") compares as
+    two numbers."""
+    if _is_number(left) and isinstance(right, str):
+        return left, _as_number(right, right)
+    if isinstance(left, str) and _is_number(right):
+        return _as_number(left, left), right
+    return left, right
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_number(text: str, fallback: Any) -> Any:
+    try:
+        return float(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        return fallback
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 @pass_context
 def _built_text(context: Context, parts: list[Any]) -> str:
     texts = [to_text(part) for part in parts]
@@ -336,6 +411,22 @@ class _Hardener(NodeTransformer):
         ]
         return node
 
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        # Comparisons read blanks as a spreadsheet does (see ``_compared``).
+        self.generic_visit(node)
+        parts: list[nodes.Expr] = [node.expr]
+        for operand in node.ops:
+            parts += [nodes.Const(operand.op), operand.expr]
+        return nodes.Filter(
+            nodes.List(parts, lineno=node.lineno),
+            "_compared",
+            [],
+            [],
+            None,
+            None,
+            lineno=node.lineno,
+        )
+
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         # ``a ~ b`` joins the parts as they read inside text (a blank is empty, not "None").
         self.generic_visit(node)
@@ -353,7 +444,8 @@ def _refuse_loading(tree: nodes.Template) -> None:
 class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
     """An immutable sandbox with strict undefined values and bounded render time and size."""
 
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**", "+", "%", "-", "/", "//"})
+    intercepted_unops = frozenset({"-", "+"})
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -370,7 +462,12 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
         )
         self.filters = {name: _checked_filter(f) for name, f in user_filters.items()}
         self.filters.update(
-            {"_counted_loop": _counted_loop, "_emitted": _emitted, "_built_text": _built_text}
+            {
+                "_counted_loop": _counted_loop,
+                "_emitted": _emitted,
+                "_built_text": _built_text,
+                "_compared": _compared,
+            }
         )
         # Endpoint URLs: each expression encoded for its part of the URL, |raw_path to opt out.
         self.filters.update(URL_FILTERS)
@@ -424,7 +521,11 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
             return self.undefined(hint=f"the row has no column {key!r}", obj=row, name=key)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """Check sizes before ``*`` and ``**``; refuse ``%`` formatting; bound ``+``."""
+        """Check sizes before ``*`` and ``**``; refuse ``%`` formatting; bound ``+``. A blank
+        operand gives a blank, as in a spreadsheet's empty cell: ``row.a + 1`` is blank where
+        ``a`` is."""
+        if left is None or right is None:
+            return None
         if operator == "*":
             _check_multiply(left, right)
         elif operator == "**":
@@ -437,6 +538,10 @@ class BoundedSandboxEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(result, str):
                 _budget().spend_chars(len(result))
         return result
+
+    def call_unop(self, context: Context, operator: str, arg: Any) -> Any:
+        """``-row.a`` of a blank is blank."""
+        return None if arg is None else self.unop_table[operator](arg)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Count the call, check string methods that can allocate huge results before they

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -206,3 +207,59 @@ def test_expressions_evaluate_to_values() -> None:
 def test_templates_are_compiled_once_and_reused() -> None:
     source = "{{ row.unique_for_this_test }}"
     assert compile_template(source) is compile_template(source)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # A blank cell is an empty value: arithmetic gives a blank, comparisons are false.
+        ("row.blank + 1", None),
+        ("row.blank * 2", None),
+        ("10 / row.blank", None),
+        ("-row.blank", None),
+        ("row.blank > 100", False),
+        ("row.blank <= 100", False),
+        ("row.blank == none", True),
+        ("row.blank != 3", True),
+        ("'x' in row.blank", False),
+        ("'x' not in row.blank", True),
+        ("row.blank ~ 'x' ~ row.blank", "x"),
+        # A number written as text (a CSV cell) compares as a number.
+        ("row.size > 1000", True),
+        ("1 < row.count < 10", True),
+        ("row.count + 1", 4),
+    ],
+)
+def test_blank_cells_in_arithmetic_and_comparisons(expression: str, expected: Any) -> None:
+    ctx = TemplateContext(row={"size": "1,200", "count": 3}, columns={"blank", "size", "count"})
+    assert evaluate_expression(expression, ctx) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("row.name > 3", "cannot compare text with a number using >"),
+        ("row.count / 0", "Divide by zero."),
+        ("lowr(row.name)", "There is no function lowr(), did you mean lower()?"),
+    ],
+)
+def test_what_cannot_be_computed_says_why(expression: str, message: str) -> None:
+    ctx = TemplateContext(row={"name": "Ada", "count": 3}, columns={"name", "count"})
+    with pytest.raises(TemplateError, match=re.escape(message)):
+        evaluate_expression(expression, ctx)
+
+
+def test_a_formula_is_one_expression_without_secrets() -> None:
+    from connectors.template_values import RowView
+    from connectors.templating import compile_formula
+
+    formula = compile_formula("concat(lower(row.first), '.', lower(row.last))")
+    assert formula.keys == {"first", "last"}
+    assert formula.evaluate(RowView({"first": "Ada", "last": "L"}, ["first", "last"])) == "ada.l"
+    for source, message in [
+        ("get_secret('k')", "A formula cannot use get_secret()"),
+        ("row.a }}{{ row.b", "A formula is one expression"),
+        ("  ", "Write the formula"),
+    ]:
+        with pytest.raises(TemplateError, match=re.escape(message)):
+            compile_formula(source)
