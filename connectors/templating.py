@@ -223,6 +223,59 @@ class CompiledTemplate:
             return render.vars["result"]
 
 
+#: Why a formula cannot read a secret: its value is stored, shown and exported.
+FORMULA_SECRET_MESSAGE = (
+    "A formula cannot use get_secret(): its value is stored and shown. Secrets can only be "  # noqa: S105
+    "sent in a request."
+)
+
+
+class Formula:
+    """A formula compiled once: one expression over ``row`` with the function library, and
+    no secrets (its value is stored, shown and exported). Thread-safe; evaluating costs one
+    render of a single expression, nothing per row is parsed again."""
+
+    __slots__ = ("_globals", "_template", "keys", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        if not source.strip():
+            raise TemplateError("Write the formula, e.g. lower(row.email).")
+        with _template_errors():
+            tree = ENVIRONMENT.parse_checked("{{ " + source + " }}")
+            expression = _single_expression(tree)
+            if expression is None:
+                raise TemplateError("A formula is one expression, e.g. lower(row.email).")
+            if any(name.name == "get_secret" for name in tree.find_all(nodes.Name)):
+                raise TemplateError(FORMULA_SECRET_MESSAGE)
+            check_function_names(tree)
+            #: The column keys the formula reads.
+            self.keys = frozenset(_column_keys(tree))
+            assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
+            self._template = ENVIRONMENT.from_string(nodes.Template([assign], lineno=1))
+        self._globals = {**ENVIRONMENT.globals, **TemplateContext().variables()}
+
+    def evaluate(self, row: Mapping[str, Any] | RowView) -> Any:
+        """The formula's value for ``row`` (a RowView, so blank cells read as None); a blank
+        for a path that leads nowhere. Raises ``TemplateError`` with a one-line message."""
+        variables = dict(self._globals)
+        variables["row"] = row
+        template = self._template
+        with _RenderGuard():
+            render = template.new_context(variables, True)
+            for _ in template.root_render_func(render):
+                pass
+        value = render.vars["result"]
+        return None if isinstance(value, Undefined) else value
+
+
+@functools.lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
+def compile_formula(source: str) -> Formula:
+    """Compile a formula (cached); raise TemplateError for a syntax error, an unknown
+    function or a secret, so a formula is checked when it is saved."""
+    return Formula(source)
+
+
 def check_function_names(tree: nodes.Template, *, extra: Iterable[str] = ()) -> None:
     """Refuse a call of a function that does not exist, naming the closest one: a typo is a
     message on save ("no function lowr(), did you mean lower()?"), not an error on every row.
@@ -317,6 +370,8 @@ def _describe(exc: BaseException) -> str:
         return f"The template uses an undefined value: {detail}."
     if isinstance(exc, JinjaTemplateError):
         return f"The template is not allowed to do this: {detail}."
+    if isinstance(exc, ZeroDivisionError):
+        return "Divide by zero."
     if isinstance(exc, RecursionError):
         return "The template recursed too deeply."
     if isinstance(exc, MemoryError):
