@@ -21,7 +21,7 @@ from enrich.exceptions import (
     UnknownColumn,
 )
 from enrich.json_sql import JsonRemoveKey, key_path_param, set_key_statement
-from enrich.kinds import kind_for
+from enrich.kinds import COMPUTED_KINDS, kind_for
 from enrich.models import Column, ColumnKind, ImportJob, Row, Table
 
 KEY_MAX_LENGTH = 48
@@ -33,6 +33,12 @@ def columns_for_table(*, table: Table) -> QuerySet[Column]:
     """The table's columns in grid order, hidden ones included; columns a running import is
     still creating are left out."""
     return Column.objects.filter(table=table, import_job__isnull=True).order_by("position", "pk")
+
+
+def typed_columns_for_table(*, table: Table) -> QuerySet[Column]:
+    """``columns_for_table`` without the computed ones: the columns a user, an import or a
+    paste may write to."""
+    return columns_for_table(table=table).exclude(kind__in=COMPUTED_KINDS)
 
 
 def column_for_key(*, table: Table, key: str) -> Column:

@@ -7,6 +7,7 @@ in a thread while the database writes the previous one. Nothing here touches the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,6 +77,25 @@ class RowEncoder:
                     self.problems.add(line, f"{self.headers[index]}: NUL characters removed.")
             cleaned.append(raw)
         return cleaned
+
+
+class FilledRows:
+    """A ``RowEncoder`` whose rows are completed by ``fill`` (a table's formulas) before they
+    are written; the cells it could not compute are kept by row number (0-based, in the
+    order rows are encoded). Touches no database: it runs in the import's reading thread."""
+
+    def __init__(self, encoder: RowEncoder, fill: Callable[[dict[str, Any]], dict[str, str]]):
+        self.encoder = encoder
+        self.fill = fill
+        self.errors: dict[int, dict[str, str]] = {}
+        self.count = 0
+
+    def encode(self, line: int, record: list[str]) -> str:
+        values = json.loads(self.encoder.encode(line, record))
+        if failed := self.fill(values):
+            self.errors[self.count] = failed
+        self.count += 1
+        return VALUES_ENCODER.encode(values)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from enrich import columns as column_services
-from enrich.csv_chunks import Chunk, RowEncoder, Target, read_ahead, read_chunks
+from enrich.computed import provider as computed_columns
+from enrich.csv_chunks import Chunk, FilledRows, RowEncoder, Target, read_ahead, read_chunks
 from enrich.csv_read import CsvFormat, CsvReader, detect_format
 from enrich.exceptions import (
     CsvError,
@@ -38,7 +39,7 @@ from enrich.exceptions import (
 )
 from enrich.kinds import kind_for
 from enrich.models import Column, ColumnKind, ImportJob, Row, Table
-from enrich.rows import next_row_position, rows_insert_json
+from enrich.rows import next_row_position, rows_filled, rows_insert_json
 from enrich.tables import table_create
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def import_upload(
             status = ImportJob.Status.QUEUED
             creates_table = True
         else:
-            columns = list(column_services.columns_for_table(table=table))
+            columns = list(column_services.typed_columns_for_table(table=table))
             mapping = import_auto_mapping(headers=reader.headers, columns=columns)
             status = ImportJob.Status.MAPPING
             creates_table = False
@@ -140,7 +141,9 @@ def import_set_mapping(*, job: ImportJob, mapping: Sequence[str]) -> ImportJob:
     """Choose, for each header, an existing column key, ``NEW_COLUMN`` or ``SKIP``."""
     if job.status != ImportJob.Status.MAPPING:
         raise ImportNotAllowed("This import has already started; upload the file again to redo it.")
-    keys = set(column_services.columns_for_table(table=job.table).values_list("key", flat=True))
+    keys = set(
+        column_services.typed_columns_for_table(table=job.table).values_list("key", flat=True)
+    )
     if len(mapping) != len(job.headers):
         raise ImportNotAllowed("The mapping does not match the file's columns; reload the page.")
     chosen = [target for target in mapping if target not in (NEW_COLUMN, SKIP)]
@@ -235,20 +238,34 @@ def import_jobs_in_progress(*, table: Table) -> QuerySet[ImportJob]:
 
 def _import_rows(job: ImportJob, stream: Any) -> None:
     reader = _reader(stream, detect_format(stream))
-    encoder = RowEncoder(_targets(job, headers=reader.headers), problems=reader.problems)
+    encoder: RowEncoder | FilledRows = RowEncoder(
+        _targets(job, headers=reader.headers), problems=reader.problems
+    )
+    # A table with formulas: each row is completed as it is read, before it is written.
+    fill = computed_columns().row_filler(table=job.table)
+    if fill is not None:
+        encoder = FilledRows(encoder, fill)
     position = next_row_position(table=job.table)
     imported = 0
     chunks = read_chunks(reader, encoder, size=CHUNK_ROWS, max_rows=settings.ENRICH_CSV_MAX_ROWS)
     for chunk in read_ahead(chunks):
         with transaction.atomic():
             if chunk.values:
-                position += rows_insert_json(
+                inserted = rows_insert_json(
                     table=job.table,
                     values_json=chunk.values,
                     start_position=position,
                     import_job=job,
                 )
-                imported += len(chunk.values)
+                if isinstance(encoder, FilledRows):
+                    errors = {
+                        number - imported: encoder.errors.pop(number)
+                        for number in range(imported, imported + inserted)
+                        if number in encoder.errors
+                    }
+                    rows_filled(table=job.table, start_position=position, errors=errors)
+                position += inserted
+                imported += inserted
             _progress(job, chunk, imported=imported)
 
 

@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.decorators import workspace_required
 from enrich import csv_import
-from enrich.columns import columns_for_table
+from enrich.columns import typed_columns_for_table
 from enrich.csv_export import ExportOptions, csv_export_chunks, csv_export_filename, export_columns
 from enrich.exceptions import CsvError, ImportNotAllowed
 from enrich.forms import CsvNewTableForm, CsvUploadForm, ExportForm, ImportMappingForm
@@ -100,7 +100,7 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         form = ImportMappingForm(
             request.POST or None,
             headers=job.headers,
-            columns=list(columns_for_table(table=job.table)),
+            columns=list(typed_columns_for_table(table=job.table)),
             initial_mapping=job.mapping,
         )
         if request.method == "POST" and form.is_valid():

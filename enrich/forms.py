@@ -14,7 +14,8 @@ from django.utils.safestring import mark_safe
 
 from accounts.object_ids import parse_ids
 from enrich.csv_import import NEW_COLUMN, SKIP
-from enrich.models import TYPED_KINDS, Column, ColumnKind
+from enrich.kinds import TYPED_KINDS
+from enrich.models import Column, ColumnKind
 
 
 class TableForm(forms.Form):

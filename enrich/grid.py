@@ -17,7 +17,8 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IContains
 
 from accounts.object_ids import MAX_ID
-from enrich.enrichment.grid import COMPUTED_KINDS, export_values
+from enrich.computed import provider as computed_columns
+from enrich.kinds import COMPUTED_KINDS
 from enrich.models import Column, ImportJob, Row, Table
 
 EXPORT_CHUNK_SIZE = 2000
@@ -131,7 +132,9 @@ def rows_for_export(
         return
     # Enrichment results live beside the rows: one more query per chunk adds them.
     pairs = rows.values_list("pk", "values").iterator(chunk_size=EXPORT_CHUNK_SIZE)
-    yield from export_values(rows=pairs, columns=columns, chunk_size=EXPORT_CHUNK_SIZE)
+    yield from computed_columns().export_values(
+        rows=pairs, columns=columns, chunk_size=EXPORT_CHUNK_SIZE
+    )
 
 
 def _keyset_cursor(cursor: str) -> tuple[int, int] | None:

@@ -35,6 +35,8 @@ class Kind:
     empty: ClassVar[Any] = None
     #: Filled by the app rather than typed (the grid opens a panel instead of an editor).
     computed: ClassVar[bool] = False
+    #: A computed kind whose value the row stores (sortable and searchable like typed ones).
+    stored_in_row: ClassVar[bool] = False
 
     def parse(self, raw: str) -> Any:
         """The stored value for ``raw``; raises ``InvalidValue`` with a message for the cell.
@@ -230,6 +232,16 @@ class ResultFieldKind(ComputedKind):
     css_class = "cell--result-field"
 
 
+class FormulaKind(ComputedKind):
+    """A formula's value is stored in the row like a typed value, so it sorts, searches and
+    exports as one; it is shown as the kind of its output (``ComputedCell.shown_as``)."""
+
+    type = ColumnKind.FORMULA
+    css_class = "cell--formula"
+    #: Stored in ``Row.values`` (sorting and searching read it there).
+    stored_in_row: ClassVar[bool] = True
+
+
 KINDS: dict[str, Kind] = {
     kind.type: kind
     for kind in (
@@ -242,8 +254,14 @@ KINDS: dict[str, Kind] = {
         JsonKind(),
         EnrichmentKind(),
         ResultFieldKind(),
+        FormulaKind(),
     )
 }
+
+#: The kinds the app fills (enrichments, their fields, formulas): shown, never typed.
+COMPUTED_KINDS = frozenset(name for name, kind in KINDS.items() if kind.computed)
+#: The kinds a user can give a column or change it to, as form choices.
+TYPED_KINDS = [(value, label) for value, label in ColumnKind.choices if value not in COMPUTED_KINDS]
 
 
 def kind_for(type_: str) -> Kind:

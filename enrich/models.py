@@ -45,17 +45,11 @@ class ColumnKind(models.TextChoices):
     EMAIL = "email", "Email"
     DATE = "date", "Date"
     JSON = "json", "JSON"
-    # Filled by the app, not typed: an HTTP API call per row, and a field of its results.
-    ENRICHMENT = "enrichment", "HTTP API enrichment"
+    # Filled by the app, not typed (``enrich.kinds`` says which): an enrichment (an HTTP API
+    # call per row, a waterfall), a field of its results, a formula over the row.
+    ENRICHMENT = "enrichment", "Enrichment"
     RESULT_FIELD = "result_field", "Enrichment field"
-
-
-#: The kinds a user can give a column or change it to; the computed ones have their own flows.
-TYPED_KINDS = [
-    (value, label)
-    for value, label in ColumnKind.choices
-    if value not in {ColumnKind.ENRICHMENT, ColumnKind.RESULT_FIELD}
-]
+    FORMULA = "formula", "Formula"
 
 
 class Column(models.Model):

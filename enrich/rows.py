@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.db import NotSupportedError, connection, transaction
@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.object_ids import parse_ids
+from enrich.computed import provider as computed_columns
 from enrich.grid import visible_rows
 from enrich.json_sql import JsonRemoveKey, JsonSetKey
 from enrich.kinds import kind_for
@@ -46,11 +47,18 @@ def without_blanks(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def row_add(*, table: Table, values: Mapping[str, Any] | None = None) -> Row:
-    """Append an empty row (or one with already-typed ``values``) at the end of ``table``."""
-    row = Row.objects.create(
-        table=table, position=next_row_position(table=table), values=without_blanks(values or {})
-    )
-    Table.objects.filter(pk=table.pk).update(updated_at=timezone.now())
+    """Append an empty row (or one with already-typed ``values``) at the end of ``table``;
+    its computed values (formulas) are filled before it is written."""
+    values = without_blanks(values or {})
+    fill = computed_columns().row_filler(table=table)
+    errors = fill(values) if fill else {}
+    with transaction.atomic():
+        row = Row.objects.create(
+            table=table, position=next_row_position(table=table), values=values
+        )
+        Table.objects.filter(pk=table.pk).update(updated_at=timezone.now())
+        if errors:
+            computed_columns().rows_added(table=table, errors={row.pk: errors})
     return row
 
 
@@ -95,13 +103,42 @@ def rows_insert(
     start_position: int,
     import_job: ImportJob | None = None,
 ) -> int:
-    """Insert rows with typed ``values`` in order from ``start_position``; returns the count."""
+    """Insert rows with typed ``values`` in order from ``start_position``; returns the count.
+    Their computed values (formulas) are filled as they are written."""
     encode = VALUES_ENCODER.encode
-    return rows_insert_json(
+    fill = computed_columns().row_filler(table=table)
+    errors: dict[int, dict[str, str]] = {}
+
+    def encoded() -> Iterator[str]:
+        for offset, values in enumerate(rows):
+            values = without_blanks(values)
+            if fill is not None and (failed := fill(values)):
+                errors[offset] = failed
+            yield encode(values)
+
+    with transaction.atomic():
+        count = rows_insert_json(
+            table=table,
+            values_json=encoded(),
+            start_position=start_position,
+            import_job=import_job,
+        )
+        rows_filled(table=table, start_position=start_position, errors=errors)
+    return count
+
+
+def rows_filled(*, table: Table, start_position: int, errors: dict[int, dict[str, str]]) -> None:
+    """Record the cells a filler could not compute for rows just inserted from
+    ``start_position`` (``errors`` by offset from it)."""
+    if not errors:
+        return
+    positions = {start_position + offset: failed for offset, failed in errors.items()}
+    ids = dict(
+        Row.objects.filter(table=table, position__in=list(positions)).values_list("position", "pk")
+    )
+    computed_columns().rows_added(
         table=table,
-        values_json=(encode(without_blanks(values)) for values in rows),
-        start_position=start_position,
-        import_job=import_job,
+        errors={ids[position]: failed for position, failed in positions.items() if position in ids},
     )
 
 

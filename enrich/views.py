@@ -17,12 +17,12 @@ from accounts.decorators import workspace_required
 from accounts.invitations import invitations_for
 from enrich import health, tables
 from enrich.columns import columns_for_table
+from enrich.computed import provider as computed_columns
 from enrich.csv_import import import_jobs_in_progress
-from enrich.enrichment.auto_update import auto_update_enabled
-from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells, attach_run_progress
 from enrich.forms import ColumnAddForm, ExportForm, TableDuplicateForm, TableForm
 from enrich.grid import TAIL, GridQuery, grid_page, visible_rows
-from enrich.models import TYPED_KINDS, ColumnKind, Table
+from enrich.kinds import COMPUTED_KINDS, TYPED_KINDS
+from enrich.models import Table
 
 TEMPLATE = "enrich/table_detail.html"
 
@@ -92,9 +92,10 @@ def render_grid(
         limit=settings.ENRICH_GRID_PAGE_SIZE,
         count=whole_region,
     )
-    attach_computed_cells(rows=page.rows, columns=visible)
+    computed = computed_columns()
+    computed.attach_cells(rows=page.rows, columns=visible)
     if whole_region:
-        attach_run_progress(columns=visible)
+        computed.attach_headers(columns=visible)
     template = TEMPLATE
     full_page = not request.htmx  # type: ignore[attr-defined]
     if not full_page:
@@ -109,12 +110,7 @@ def render_grid(
         "kinds": TYPED_KINDS,
         "column_form": ColumnAddForm(),
         "computed_kinds": COMPUTED_KINDS,
-        # The table's auto-update switch, shown once it has an enrichment column.
-        "auto_update": (
-            auto_update_enabled(table_id=table.pk)
-            if any(column.kind == ColumnKind.ENRICHMENT for column in columns)
-            else None
-        ),
+        **computed.toolbar(table=table, columns=columns),
     }
     if full_page:
         context["imports"] = list(import_jobs_in_progress(table=table))

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 
 class EnrichmentConfig(AppConfig):
@@ -9,8 +9,12 @@ class EnrichmentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from enrich import computed
         from enrich.enrichment import auto_update
+        from enrich.enrichment.grid import ComputedCells
         from enrich.signals import cell_written, table_duplicated
+
+        computed.register(ComputedCells())
 
         cell_written.connect(auto_update.on_cell_written, dispatch_uid="enrichment-auto-update")
         table_duplicated.connect(_copy_enrichments, dispatch_uid="enrichment-duplicate")
@@ -19,6 +23,17 @@ class EnrichmentConfig(AppConfig):
             sender="enrichment.EnrichmentColumn",
             dispatch_uid="enrichment-delete-fields",
         )
+        # A change of a table's computed columns changes its dependency graph.
+        for sender in ("enrichment.EnrichmentColumn", "enrichment.ResultField", "enrich.Column"):
+            post_save.connect(_forget_graph, sender=sender, dispatch_uid=f"graph-save-{sender}")
+            post_delete.connect(_forget_graph, sender=sender, dispatch_uid=f"graph-del-{sender}")
+
+
+def _forget_graph(**_: object) -> None:
+    # Every table's: a cascade may have deleted what would name the table.
+    from enrich.enrichment.dependencies import forget_graph
+
+    forget_graph()
 
 
 def _delete_result_field_columns(*, instance, **_: object) -> None:

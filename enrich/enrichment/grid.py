@@ -1,13 +1,15 @@
-"""What the grid and the CSV export read of enrichment columns: one query per page or chunk.
+"""What the grid and the CSV export read of computed columns: one query per page or chunk.
 
 An enrichment column's cell is its ``CellResult`` (status, value, error); a result field
-column's cell is one path of its source column's value, read each time so it stays current.
+column's cell is one path of its source column's value, read each time so it stays current;
+a formula's cell is its value in the row, or its error (a ``CellResult``) when it failed.
+``ComputedCells`` is what the table core asks (``enrich.computed``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,34 +17,38 @@ from typing import Any
 from django.db.models import Q
 
 from connectors.filtering import read_path
-from enrich.enrichment.models import CellResult, ResultField
-from enrich.models import Column, ColumnKind, Row
-
-COMPUTED_KINDS = frozenset({ColumnKind.ENRICHMENT, ColumnKind.RESULT_FIELD})
+from enrich.enrichment.models import CellResult, EnrichmentColumn, ResultField
+from enrich.kinds import COMPUTED_KINDS
+from enrich.models import Column, ColumnKind, Row, Table
 
 
 @dataclass(frozen=True)
 class ComputedCell:
-    """One computed cell as the grid shows it; ``source_id`` is the enrichment column whose
-    detail panel the cell opens."""
+    """One computed cell as the grid shows it; ``source_id`` is the computed column whose
+    detail panel the cell opens; ``shown_as`` a typed kind to show the value as (formulas)."""
 
     status: str
     value: Any
     error: str
     source_id: int
+    shown_as: str = ""
 
 
 @dataclass(frozen=True)
 class _Plan:
     enrichment_ids: frozenset[int]
     fields: dict[int, tuple[int, tuple[str, ...]]]  # result field column -> (source, path)
+    formulas: dict[int, tuple[str, str]]  # formula column -> (key, shown as)
 
     @property
     def source_ids(self) -> set[int]:
-        return set(self.enrichment_ids) | {source for source, _ in self.fields.values()}
+        sources = {source for source, _ in self.fields.values()}
+        return set(self.enrichment_ids) | sources | set(self.formulas)
 
 
 def _plan(columns: Sequence[Column]) -> _Plan | None:
+    from enrich.enrichment.kinds.formula import SHOWN_AS
+
     computed = [column for column in columns if column.kind in COMPUTED_KINDS]
     if not computed:
         return None
@@ -53,8 +59,19 @@ def _plan(columns: Sequence[Column]) -> _Plan | None:
             column_id__in=field_ids
         ).values_list("column_id", "source_id", "path")
     }
+    formula_columns = {c.pk: c.key for c in computed if c.kind == ColumnKind.FORMULA}
+    formulas = (
+        {
+            column_id: (formula_columns[column_id], SHOWN_AS.get(config.get("output", "auto"), ""))
+            for column_id, config in EnrichmentColumn.objects.filter(
+                pk__in=list(formula_columns)
+            ).values_list("pk", "config")
+        }
+        if formula_columns
+        else {}
+    )
     enrichments = frozenset(c.pk for c in computed if c.kind == ColumnKind.ENRICHMENT)
-    return _Plan(enrichment_ids=enrichments, fields=fields)
+    return _Plan(enrichment_ids=enrichments, fields=fields, formulas=formulas)
 
 
 def _results(
@@ -74,11 +91,17 @@ def _results(
 
 
 def _cells(
-    plan: _Plan, row_ids: Sequence[int], *, since: datetime | None = None
+    plan: _Plan,
+    values_by_row: Mapping[int, Mapping[str, Any]],
+    *,
+    since: datetime | None = None,
 ) -> dict[int, dict[int, ComputedCell]]:
-    results = _results(plan, row_ids, since=since)
+    """The computed cells of these rows (``values_by_row``: row id → its stored values). With
+    ``since``, only cells that changed after it; formulas of rows where anything did."""
+    results = _results(plan, values_by_row, since=since)
+    touched = {row_id for row_id, _ in results}
     cells: dict[int, dict[int, ComputedCell]] = {}
-    for row_id in row_ids:
+    for row_id, values in values_by_row.items():
         row_cells = cells.setdefault(row_id, {})
         for column_id in plan.enrichment_ids:
             found = results.get((row_id, column_id))
@@ -90,6 +113,16 @@ def _cells(
                 status, value, error = found
                 shown = read_path(value, path) if status == CellResult.Status.DONE else None
                 row_cells[column_id] = ComputedCell(status, shown, error, source_id=source_id)
+        if since is not None and row_id not in touched:
+            continue
+        for column_id, (key, shown_as) in plan.formulas.items():
+            failed = results.get((row_id, column_id))
+            if failed is not None and failed[0] == CellResult.Status.ERROR:
+                row_cells[column_id] = ComputedCell(*failed, source_id=column_id, shown_as=shown_as)
+            else:
+                row_cells[column_id] = ComputedCell(
+                    CellResult.Status.DONE, values.get(key), "", column_id, shown_as
+                )
     return cells
 
 
@@ -101,26 +134,45 @@ def attach_computed_cells(
 
     With ``since``, only the cells whose result changed after it (for live updates)."""
     plan = _plan(columns)
-    cells = _cells(plan, [row.pk for row in rows], since=since) if plan and rows else {}
+    values = {row.pk: row.values for row in rows}
+    cells = _cells(plan, values, since=since) if plan and rows else {}
     for row in rows:
         row.computed = cells.get(row.pk, {})
 
 
-def computed_row_values(*, row: Row, keys: Iterable[str]) -> dict[str, Any]:
-    """The finished values of ``row``'s computed columns among ``keys``, by column key (what a
-    template reads as ``row.<key>``); a cell not done reads as None, like a blank cell."""
+def computed_values_by_row(
+    *, table_id: int, row_ids: Sequence[int], keys: Iterable[str]
+) -> dict[int, dict[str, Any]]:
+    """The finished values of the enrichment and field columns among ``keys`` for these rows,
+    by row id and column key (what a template reads as ``row.<key>``); a cell not done is
+    left out, so it reads as blank."""
     columns = list(
-        Column.objects.filter(table_id=row.table_id, key__in=list(keys), kind__in=COMPUTED_KINDS)
+        Column.objects.filter(
+            table_id=table_id,
+            key__in=list(keys),
+            kind__in=[ColumnKind.ENRICHMENT, ColumnKind.RESULT_FIELD],
+        )
     )
     plan = _plan(columns)
-    if plan is None:
+    if plan is None or not row_ids:
         return {}
-    cells = _cells(plan, [row.pk]).get(row.pk, {})
+    cells = _cells(plan, {row_id: {} for row_id in row_ids})
     return {
-        column.key: cell.value
-        for column in columns
-        if (cell := cells.get(column.pk)) is not None and cell.status == CellResult.Status.DONE
+        row_id: {
+            column.key: cell.value
+            for column in columns
+            if (cell := row_cells.get(column.pk)) is not None
+            and cell.status == CellResult.Status.DONE
+        }
+        for row_id, row_cells in cells.items()
     }
+
+
+def computed_row_values(*, row: Row, keys: Iterable[str]) -> dict[str, Any]:
+    """``computed_values_by_row`` for one row."""
+    return computed_values_by_row(table_id=row.table_id, row_ids=[row.pk], keys=keys).get(
+        row.pk, {}
+    )
 
 
 def export_values(
@@ -132,7 +184,7 @@ def export_values(
     computed = [column for column in columns if column.kind in COMPUTED_KINDS]
     pending = iter(rows)
     while chunk := list(itertools.islice(pending, chunk_size)):
-        cells = _cells(plan, [row_id for row_id, _ in chunk]) if plan else {}
+        cells = _cells(plan, dict(chunk)) if plan else {}
         for row_id, values in chunk:
             for column in computed:
                 cell = cells.get(row_id, {}).get(column.pk)
@@ -158,3 +210,41 @@ def attach_run_progress(*, columns: Sequence[Column]) -> None:
         run = runs.get(column.pk)
         column.progress = progress.get(run.pk) if run and run.is_active else None  # type: ignore[attr-defined]
         column.run_summary = summaries.get(run.pk) if run else None  # type: ignore[attr-defined]
+
+
+class ComputedCells:
+    """The enrichment app's answers to the table core (see ``enrich.computed``)."""
+
+    def attach_cells(
+        self, *, rows: Sequence[Any], columns: Sequence[Column], since: datetime | None = None
+    ) -> None:
+        attach_computed_cells(rows=rows, columns=columns, since=since)
+
+    def attach_headers(self, *, columns: Sequence[Column]) -> None:
+        attach_run_progress(columns=columns)
+
+    def toolbar(self, *, table: Table, columns: Sequence[Column]) -> dict[str, Any]:
+        from enrich.enrichment.auto_update import auto_update_enabled
+
+        # The table's auto-update switch, shown once it has a column that can re-run.
+        enrichable = any(column.kind == ColumnKind.ENRICHMENT for column in columns)
+        return {"auto_update": auto_update_enabled(table_id=table.pk) if enrichable else None}
+
+    def export_values(
+        self,
+        *,
+        rows: Iterable[tuple[int, dict[str, Any]]],
+        columns: Sequence[Column],
+        chunk_size: int,
+    ) -> Iterator[dict[str, Any]]:
+        return export_values(rows=rows, columns=columns, chunk_size=chunk_size)
+
+    def row_filler(self, *, table: Table):
+        from enrich.enrichment.formulas import row_filler
+
+        return row_filler(table=table)
+
+    def rows_added(self, *, table: Table, errors: dict[int, dict[str, str]]) -> None:
+        from enrich.enrichment.formulas import record_errors
+
+        record_errors(table_id=table.pk, errors=errors)
