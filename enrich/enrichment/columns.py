@@ -19,19 +19,22 @@ from accounts.models import Account
 from connectors import (
     ConfigError,
     TemplateError,
+    auth_types,
     check_template,
     template_column_keys,
 )
-from connectors.auth import ColumnTokenFields, host_allowed
+from connectors.auth import host_allowed
 from connectors.auth.token_response import parse_path
 from connectors.templating import CONDITION_SECRET_MESSAGE, uses_secrets
 from connectors.url_parts import endpoint_host
 from enrich.columns import column_add, columns_for_table
+from enrich.enrichment.dependencies import forget_graph, graph_of
+from enrich.enrichment.formulas import recompute
 from enrich.enrichment.kinds import kind_named
-from enrich.enrichment.kinds.http_api import TOKEN_FIELDS
-from enrich.enrichment.models import ColumnAccount, EnrichmentColumn, ResultField
+from enrich.enrichment.kinds.http_api import column_token_fields
+from enrich.enrichment.models import ColumnAccount, EnrichmentColumn, ResultField, Run
 from enrich.exceptions import TableError
-from enrich.models import ColumnKind, Table
+from enrich.models import Column, ColumnKind, Table
 
 
 @dataclass
@@ -110,6 +113,9 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
             problems[name] = f"{what} {names}, which this table has no column for" + (
                 " (a column cannot read its own results)." if own_key in unknown else "."
             )
+    dependencies = condition_keys | checked.dependencies
+    if own_key and not problems:
+        _refuse_cycle(table, own_key, dependencies, checked.keys_by_field, problems)
     if problems:
         raise EnrichmentProblems(problems)
     accounts = {account.pk for account, _, _ in checked.credentials}
@@ -118,9 +124,27 @@ def enrichment_check(*, table: Table, spec: EnrichmentSpec, own_key: str = "") -
         config=checked.config,
         account=checked.account,
         account_ids=sorted(accounts),
-        dependencies=sorted(condition_keys | checked.dependencies),
+        dependencies=sorted(dependencies),
         hosts_to_allow=hosts_to_allow,
     )
+
+
+def _refuse_cycle(
+    table: Table,
+    own_key: str,
+    reads: set[str],
+    keys_by_field: dict[str, set[str]],
+    problems: dict[str, str],
+) -> None:
+    """A column may not read itself through other computed columns: name the cycle where
+    its first step was typed."""
+    cycle = graph_of(table_id=table.pk).cycle_through(own_key, reads)
+    if cycle is None:
+        return
+    labels = dict(Column.objects.filter(table=table).values_list("key", "label"))
+    path = " → ".join(labels.get(key, key) for key in cycle)
+    where = next((name for name, keys in keys_by_field.items() if cycle[1] in keys), "only_run_if")
+    problems[where] = f"This would make the column read its own value: {path}."
 
 
 def _credential_hosts(
@@ -135,7 +159,7 @@ def _credential_hosts(
     """
     to_allow: dict[Account, list[str]] = {}
     for account, endpoint, field_name in credentials:
-        if account.auth_type == "none":
+        if not auth_types.get(account.auth_type).capabilities.sends_credentials:
             continue
         allowed = tuple(account.config.get("allowed_hosts") or ())
         host = endpoint_host(endpoint)
@@ -174,13 +198,19 @@ def _allow_hosts(hosts: dict[Account, list[str]]) -> None:
 
 
 def account_token_settings(account: Account) -> dict[str, str]:
-    """A JWT-token-endpoint account's token location, type and header: the defaults of every
-    column that uses the account (none of them is secret)."""
-    saved = {name: account.config[name] for name in TOKEN_FIELDS if name in account.config}
-    return ColumnTokenFields.model_validate(saved).model_dump()
+    """The settings a column may set for itself with ``account`` as the account has them (a
+    JWT-token-endpoint account's token location, type and header): the defaults of every
+    column that uses it, none of them secret. Empty for a type without such settings."""
+    fields = column_token_fields(account)
+    if fields is None:
+        return {}
+    saved = {name: account.config[name] for name in fields.model_fields if name in account.config}
+    return fields.model_validate(saved).model_dump()
 
 
 def _save(enrichment: EnrichmentColumn, checked: CheckedColumn, spec: EnrichmentSpec) -> None:
+    """Save the checked settings and the accounts the column uses; a formula is computed
+    over the table at once (and what reads it)."""
     enrichment.kind = checked.kind
     enrichment.config = checked.config
     enrichment.account = checked.account
@@ -195,6 +225,9 @@ def _save(enrichment: EnrichmentColumn, checked: CheckedColumn, spec: Enrichment
         [ColumnAccount(column=column, account_id=account_id) for account_id in sorted(uses)],
         ignore_conflicts=True,
     )
+    forget_graph(table_id=column.table_id)
+    if not kind_named(checked.kind).sends_requests:
+        recompute_column(enrichment=enrichment)
 
 
 @transaction.atomic
@@ -202,7 +235,7 @@ def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) 
     """Add a computed column of ``spec.kind`` at the right end of ``table``."""
     checked = enrichment_check(table=table, spec=spec)
     try:
-        column = column_add(table=table, label=label, kind=ColumnKind.ENRICHMENT)
+        column = column_add(table=table, label=label, kind=kind_named(checked.kind).column_kind)
     except TableError as refused:  # the table is full, or the label is blank
         raise EnrichmentProblems({"label": str(refused)}) from None
     _allow_hosts(checked.hosts_to_allow)
@@ -221,6 +254,24 @@ def enrichment_column_update(
     _allow_hosts(checked.hosts_to_allow)
     _save(enrichment, checked, spec)
     return enrichment
+
+
+def recompute_column(*, enrichment: EnrichmentColumn) -> int:
+    """Compute a formula column over its table, then the formulas that read it, and queue
+    the auto-update enrichments downstream over the rows whose inputs changed. Returns how
+    many cells changed."""
+    from enrich.enrichment.auto_update import auto_update_enabled
+    from enrich.enrichment.runs import run_queue
+
+    table = enrichment.column.table
+    changed = recompute(table=table, keys={enrichment.column.key})
+    if changed and auto_update_enabled(table_id=table.pk):
+        graph = graph_of(table_id=table.pk)
+        for node in graph.downstream({enrichment.column.key}):
+            if node.kind == ColumnKind.ENRICHMENT and node.auto_update:
+                downstream = EnrichmentColumn.objects.get(pk=node.column_id)
+                run_queue(enrichment=downstream, scope=Run.Scope.ALL)
+    return changed
 
 
 @transaction.atomic

@@ -16,11 +16,11 @@ from accounts.models import Account
 from accounts.object_ids import ObjectChoiceField
 from connectors import Method, RequestConfig, RetryConfig
 from enrich.enrichment.columns import (
-    TOKEN_FIELDS,
     EnrichmentProblems,
     EnrichmentSpec,
     account_token_settings,
 )
+from enrich.enrichment.kinds.http_api import TOKEN_FIELDS, column_token_fields
 from enrich.enrichment.models import EnrichmentColumn
 
 PAIRS_HELP = "One per line as <code>name: value</code>; values may use {{ row.key }}."
@@ -152,12 +152,12 @@ class EnrichmentForm(forms.Form):
         super().__init__(*args, **kwargs)
         accounts = Account.objects.filter(workspace=workspace).order_by("name")
         self.fields["account"].queryset = accounts
-        self.account_types = {str(account.pk): account.auth_type for account in accounts}
-        #: What a column inherits from each JWT-token-endpoint account (shown, not secret).
+        #: What a column inherits from each account whose type lets a column set its token
+        #: settings (shown, not secret); the panel shows those fields for these accounts only.
         self.account_token_settings = {
             str(account.pk): account_token_settings(account)
             for account in accounts
-            if account.auth_type == "jwt_token_endpoint"
+            if column_token_fields(account) is not None
         }
         self.fields["override_token_settings"].widget.attrs["data-account-token-settings"] = (
             json.dumps(self.account_token_settings)
@@ -170,7 +170,7 @@ class EnrichmentForm(forms.Form):
         account = enrichment.account
         inherited = (
             account_token_settings(account)
-            if account is not None and account.auth_type == "jwt_token_endpoint"
+            if account is not None and column_token_fields(account) is not None
             else {}
         )
         return {
@@ -257,7 +257,7 @@ class EnrichmentForm(forms.Form):
         account = data["account"]
         if not data["override_token_settings"] or account is None:
             return {}
-        if account.auth_type != "jwt_token_endpoint":
+        if column_token_fields(account) is None:
             return {}
         inherited = account_token_settings(account)
         return {name: data[name] for name in TOKEN_FIELDS if data[name] != inherited.get(name)}

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -185,7 +186,27 @@ def _run_claimed(*, run: Run, cell: CellResult, claim: str) -> str:
         )
         _write(cell=cell, run=run, claim=claim, outcome=failure, hashed="")
         raise
+    if written:
+        try:
+            _propagate(run=run, row_id=cell.row_id)
+        except Exception:
+            # The cell is written; what reads it is recomputed by the next change or run.
+            logger.exception("Cell %s of run %s: updating what reads it failed", cell.pk, run.pk)
     return outcome.status if written else "superseded"
+
+
+def _propagate(*, run: Run, row_id: int) -> None:
+    """A written cell changes what reads it: formulas now, auto-update enrichments queued."""
+    from enrich.enrichment.auto_update import propagate
+    from enrich.enrichment.dependencies import cached_graph
+
+    key = run.column.column.key
+    if not cached_graph(table_id=run.column.column.table_id).downstream({key}):
+        return
+    with transaction.atomic():
+        # Read again: a formula is computed from the row as it is now, not as it was claimed.
+        row = Row.objects.only("id", "table_id", "values").get(pk=row_id)
+        propagate(row=row, changed={key})
 
 
 #: The cells this process is running, by id, with their claims: the heartbeat renews them.

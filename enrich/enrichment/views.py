@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
@@ -122,7 +121,6 @@ def _panel_context(
         "enrichment": enrichment,
         "columns": columns,
         "sample_rows": _row_choices(table=table, columns=columns),
-        "account_types_json": json.dumps(form.account_types),
         **(_run_status(enrichment.runs.order_by("-pk").first()) if enrichment else {}),
     }
 

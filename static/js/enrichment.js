@@ -22,8 +22,8 @@
     });
   }
 
-  // Token location, type and header only matter for a JWT-token-endpoint account.
-  const types = JSON.parse(form.dataset.accountTypes || "{}");
+  // Token location, type and header only matter for an account whose type lets a column set
+  // them (a JWT-token-endpoint account): those are the accounts with inherited settings.
   const account = form.querySelector("select[name=account]");
   const tokenFields = form.querySelector("[data-token-fields]");
   // Unless the column overrides them, they are the account's: shown read-only, as inherited.
@@ -36,8 +36,8 @@
   };
   const showTokenFields = () => {
     if (!account || !tokenFields) return;
-    tokenFields.hidden = types[account.value] !== "jwt_token_endpoint";
     const inherited = inheritedSettings();
+    tokenFields.hidden = inherited === null;
     const own = override?.checked;
     for (const input of tokenInputs) {
       input.readOnly = !own;
@@ -65,7 +65,6 @@
     const known = new Set(Array.from(account.options, (option) => option.value));
     const added = Array.from(fresh.options).find((option) => !known.has(option.value));
     const chosen = added ? added.value : account.value;
-    Object.assign(types, JSON.parse(fresh.closest("form").dataset.accountTypes || "{}"));
     const freshOverride = fresh.closest("form").querySelector("input[name=override_token_settings]");
     if (override && freshOverride) {
       override.dataset.accountTokenSettings = freshOverride.dataset.accountTokenSettings;

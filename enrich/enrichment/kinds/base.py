@@ -56,8 +56,10 @@ class ComputedKind:
     #: Whether cells go through the workers (HTTP calls); False: computed on the server
     #: as rows change (a formula).
     sends_requests: ClassVar[bool] = True
-    #: The template of the column's settings panel (the form is the kind's ``form_class``).
+    #: The template of the column's settings panel.
     panel_template: ClassVar[str] = "enrichment/panel.html"
+    #: The table column's kind (``enrich.models.ColumnKind``) for columns of this kind.
+    column_kind: ClassVar[str] = "enrichment"
 
     def check(self, *, table: Table, spec: EnrichmentSpec, problems: dict[str, str]) -> Checked:
         """Validate the kind's part of ``spec``; problems go into ``problems`` by field name."""

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from accounts import connections
-from connectors import ConnectorError, RequestConfig
-from connectors.auth import ColumnTokenFields
+from connectors import ConnectorError, RequestConfig, auth_types
 from enrich.enrichment.kinds.base import Checked, ComputedKind, Estimate, register
 
 if TYPE_CHECKING:
@@ -38,6 +37,12 @@ def request_problems(
         return None
 
 
+def column_token_fields(account: Account) -> type[BaseModel] | None:
+    """The settings a column may set for itself with ``account`` (its type says: a
+    JWT-token-endpoint account's token location, type and header), or None."""
+    return auth_types.get(account.auth_type).capabilities.column_fields
+
+
 def token_fields_checked(
     account: Account | None, token_fields: Mapping[str, Any], problems: dict[str, str]
 ) -> dict[str, str]:
@@ -46,15 +51,16 @@ def token_fields_checked(
     Only the fields given are kept: every other one is read from the account when a request
     is sent, so editing the account changes every column that does not override it.
     """
-    if account is None or account.auth_type != "jwt_token_endpoint":
+    fields = column_token_fields(account) if account is not None else None
+    if fields is None:
         return {}
     given = {
         name: str(value)
         for name, value in token_fields.items()
-        if name in TOKEN_FIELDS and value is not None
+        if name in fields.model_fields and value is not None
     }
     try:
-        return ColumnTokenFields.model_validate(given).model_dump(include=set(given))
+        return fields.model_validate(given).model_dump(include=set(given))
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
             problems[str(error["loc"][0])] = error["msg"].removeprefix("Value error, ")

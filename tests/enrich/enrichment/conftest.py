@@ -10,6 +10,7 @@ import pytest
 from django.db.models import Count
 
 from enrich.enrichment.columns import EnrichmentSpec, enrichment_column_create
+from enrich.enrichment.dependencies import forget_graph
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.enrichment.pipeline import forget_loaded_runs
 from enrich.enrichment.runs import run_progress
@@ -29,10 +30,13 @@ FAST_RECOVERY = {
 
 @pytest.fixture(autouse=True)
 def _fresh_run_cache() -> Iterator[None]:
-    """Each test's database is rolled back, so run ids come again: no cached run may survive."""
+    """Each test's database is rolled back, so run and table ids come again: no cached run
+    or dependency graph may survive."""
     forget_loaded_runs()
+    forget_graph()
     yield
     forget_loaded_runs()
+    forget_graph()
 
 
 @pytest.fixture

@@ -1,0 +1,180 @@
+"""Formula columns: computed on the server as rows arrive and change, stored in the row,
+typed, with an error per cell; checked when saved (syntax, functions, columns, secrets,
+cycles)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from enrich.csv_import import import_set_mapping, import_start, import_upload
+from enrich.enrichment.columns import (
+    EnrichmentProblems,
+    EnrichmentSpec,
+    enrichment_column_create,
+    enrichment_column_update,
+)
+from enrich.enrichment.models import CellResult
+from enrich.models import Row
+from enrich.rows import row_add, row_set_value, rows_insert
+from tests.enrich.conftest import csv_upload
+
+pytestmark = pytest.mark.django_db
+
+
+def add_formula(table, label, expression, output="auto"):
+    spec = EnrichmentSpec(kind="formula", config={"expression": expression, "output": output})
+    return enrichment_column_create(table=table, label=label, spec=spec)
+
+
+def values(table, key):
+    return [row.values.get(key) for row in Row.objects.filter(table=table).order_by("position")]
+
+
+def errors(enrichment):
+    return {
+        cell.row.position: cell.error
+        for cell in CellResult.objects.filter(column=enrichment).select_related("row")
+    }
+
+
+@pytest.fixture
+def people(workspace, make_table):
+    return make_table(
+        workspace,
+        columns=("Name", "Email", ("Employees", "number")),
+        rows=[
+            {"name": "  Ada Lovelace ", "email": "ada@WWW.Analytical.example", "employees": 12},
+            {"name": "Grace", "email": "", "employees": 0},
+            {"name": "名前", "email": "mei@例え.jp", "employees": 3400},
+        ],
+    )
+
+
+def test_a_formula_is_computed_over_the_table_when_saved(people) -> None:
+    domain = add_formula(people, "Domain", "domain(row.email)")
+    assert domain.column.kind == "formula"
+    assert values(people, domain.column.key) == ["analytical.example", None, "例え.jp"]
+
+    size = add_formula(people, "Size", '"big" if row.employees > 100 else "small"')
+    assert values(people, size.column.key) == ["small", "small", "big"]
+
+
+def test_an_error_is_kept_per_cell_and_cleared_by_a_later_success(people) -> None:
+    ratio = add_formula(people, "Per head", "round(1000 / row.employees, 1)", output="number")
+    assert values(people, ratio.column.key) == [83.3, None, 0.3]
+    assert errors(ratio) == {1: "Divide by zero."}
+
+    grace = Row.objects.get(table=people, position=1)
+    row_set_value(row=grace, column=people.columns.get(key="employees"), raw="4")
+    assert values(people, ratio.column.key) == [83.3, 250, 0.3]
+    assert errors(ratio) == {}
+
+
+def test_typed_outputs_convert_or_say_why(people) -> None:
+    number = add_formula(people, "Digits", 'regex_extract(row.email, "\\\\d+")', output="number")
+    assert values(people, number.column.key) == [None, None, None]
+    text = add_formula(people, "Count as text", "row.employees", output="text")
+    assert values(people, text.column.key) == ["12", "0", "3400"]
+    flag = add_formula(people, "Has email", "not is_empty(row.email)", output="boolean")
+    assert values(people, flag.column.key) == [True, False, True]
+    bad = add_formula(people, "As number", "row.name", output="number")
+    assert values(people, bad.column.key) == [None, None, None]
+    assert errors(bad)[0] == "The result “  Ada Lovelace ” is not a number."
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("lowr(row.name)", "There is no function lowr(), did you mean lower()?"),
+        ("lower(row.nickname)", "row.nickname, which this table has no column for"),
+        ("get_secret('KEY')", "A formula cannot use get_secret()"),
+        ("row.name +", "Template syntax error"),
+        ("", "Write the formula"),
+    ],
+)
+def test_mistakes_are_refused_when_the_formula_is_saved(people, expression, message) -> None:
+    with pytest.raises(EnrichmentProblems) as problems:
+        add_formula(people, "Broken", expression)
+    assert message in problems.value.errors["expression"]
+
+
+def test_a_cycle_is_refused_naming_it(people) -> None:
+    first = add_formula(people, "First", "lower(row.name)")
+    second = add_formula(people, "Second", f"upper(row.{first.column.key})")
+    with pytest.raises(EnrichmentProblems) as problems:
+        enrichment_column_update(
+            enrichment=first,
+            spec=EnrichmentSpec(
+                kind="formula", config={"expression": f"trim(row.{second.column.key})"}
+            ),
+        )
+    assert problems.value.errors["expression"] == (
+        "This would make the column read its own value: First → Second → First."
+    )
+
+
+def test_edits_flow_through_chained_formulas_in_order(people) -> None:
+    domain = add_formula(people, "Domain", "domain(row.email)")
+    company = add_formula(people, "Company", f'upper(split(row.{domain.column.key}, ".")[0])')
+    ada = Row.objects.get(table=people, position=0)
+
+    row_set_value(row=ada, column=people.columns.get(key="email"), raw="ada@babbage.example")
+
+    ada.refresh_from_db()
+    assert ada.values[domain.column.key] == "babbage.example"
+    assert ada.values[company.column.key] == "BABBAGE"
+
+
+def test_new_rows_are_filled_by_add_insert_and_import(people, client) -> None:
+    domain = add_formula(people, "Domain", "domain(row.email)")
+    ratio = add_formula(people, "Per head", "1000 // row.employees")
+    key = domain.column.key
+
+    added = row_add(table=people, values={"email": "new@Example.org"})
+    assert added.values[key] == "example.org"
+    rows_insert(
+        table=people, rows=[{"email": "x@y.example", "employees": 0}], start_position=100
+    )
+    assert Row.objects.get(table=people, position=100).values[key] == "y.example"
+
+    job = import_upload(
+        workspace=people.workspace,
+        upload=csv_upload("Name,Email,Employees\nLin,lin@corp.example,10\nZero,,0\n"),
+        table=people,
+        created_by=None,
+    )
+    import_set_mapping(job=job, mapping=["name", "email", "employees"])
+    job = import_start(job=job, background=False)
+    assert job.status == "done", job.error
+    zero, lin = Row.objects.filter(table=people).order_by("-position")[:2]
+    assert (lin.values[key], lin.values[ratio.column.key]) == ("corp.example", 100)
+    assert key not in zero.values
+    failed = CellResult.objects.filter(column=ratio, status="error")
+    assert {cell.row_id for cell in failed} == {
+        Row.objects.get(table=people, position=100).pk,
+        zero.pk,
+        Row.objects.get(table=people, position=1).pk,
+    }
+    # The import cannot write into a formula column: it is no mapping target.
+    page = client.get(reverse("table_detail", args=[people.pk]))
+    assert page.status_code == 200
+
+
+def test_the_grid_shows_typed_values_and_errors_and_the_export_has_them(client, people) -> None:
+    add_formula(people, "Per head", "round(1000 / row.employees, 1)", output="number")
+    page = client.get(reverse("table_detail", args=[people.pk])).content.decode()
+    assert "83.3" in page and "Divide by zero." in page
+
+    response = client.get(reverse("table_export", args=[people.pk]))
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    at = lines[0].index("Per head")
+    assert [line[at] for line in lines[1:]] == ["83.3", "", "0.3"]
+
+    sorted_page = client.get(
+        reverse("table_detail", args=[people.pk]), {"sort": "per_head"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert sorted_page.index("名前") < sorted_page.index("Ada")
