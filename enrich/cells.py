@@ -78,10 +78,14 @@ def _computed_view(*, kind: Any, cell: Any) -> CellView:
     classes = ["cell", kind.css_class, "cell--computed"]
     if cell is None:
         return CellView(text="", raw="", css=" ".join(classes), editable=False, note="Not run yet.")
+    # A formula's value shows as the typed kind of its output (a number right-aligned…).
+    shown = kind_for(cell.shown_as) if getattr(cell, "shown_as", "") else kind
+    if shown is not kind:
+        classes.append(shown.css_class)
     classes.append(f"cell--{cell.status}")
     if cell.status == "done":
-        text = kind.to_text(cell.value) if cell.value is not None else ""
-        note = "" if text else "The answer has no value here."
+        text = shown.to_text(cell.value) if cell.value is not None else ""
+        note = "" if text or kind.stored_in_row else "The answer has no value here."
     else:
         text = STATUS_TEXT.get(cell.status, cell.status)
         note = cell.error
@@ -91,8 +95,10 @@ def _computed_view(*, kind: Any, cell: Any) -> CellView:
         css=" ".join(classes),
         editable=False,
         note=note[:SHOWN_CHARS],
-        status=cell.status,
-        source_id=cell.source_id,
+        # A formula's value shows as a plain value; only its error gets the status icon.
+        status="" if kind.stored_in_row and cell.status == "done" else cell.status,
+        # A formula's cell has no panel of its own: its error is its note.
+        source_id=None if kind.stored_in_row else cell.source_id,
     )
 
 

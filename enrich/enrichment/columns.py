@@ -289,3 +289,34 @@ def result_field_add(*, source: EnrichmentColumn, path: str, label: str = "") ->
     except TableError as refused:  # the table is full
         raise ConfigError(str(refused)) from None
     return ResultField.objects.create(column=column, source=source, path=".".join(segments))
+
+
+def formula_preview_rows(
+    *, table: Table, expression: str, output: str, own_key: str = "", limit: int = 5
+) -> list[tuple[Any, Any, str]]:
+    """A formula as typed, computed on the first ``limit`` rows: (row, value, error) each.
+    Checked as on save (``EnrichmentProblems``); writes nothing."""
+    from connectors.template_values import RowView
+    from connectors.templating import TemplateError, compile_formula
+    from enrich.enrichment.grid import computed_values_by_row
+    from enrich.enrichment.kinds.formula import evaluate
+    from enrich.grid import visible_rows
+
+    spec = EnrichmentSpec(kind="formula", config={"expression": expression, "output": output})
+    checked = enrichment_check(table=table, spec=spec, own_key=own_key)
+    formula = compile_formula(checked.config["expression"])
+    rows = list(visible_rows(table=table).order_by("position", "pk")[:limit])
+    computed = computed_values_by_row(
+        table_id=table.pk, row_ids=[row.pk for row in rows], keys=checked.dependencies
+    )
+    columns = frozenset(Column.objects.filter(table=table).values_list("key", flat=True))
+    results = []
+    for row in rows:
+        values = {**row.values, **computed.get(row.pk, {})}
+        try:
+            value = evaluate(formula, checked.config["output"], RowView(values, columns))
+        except TemplateError as exc:
+            results.append((row, None, exc.message))
+        else:
+            results.append((row, value, ""))
+    return results

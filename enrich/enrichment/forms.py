@@ -269,3 +269,48 @@ class EnrichmentForm(forms.Form):
             detail = name if "." in name else ""
             text = f"{detail}: {message}" if detail else message
             self.add_error(target if target in self.fields else None, text)
+
+
+class FormulaForm(forms.Form):
+    """The formula panel: a name, an expression over the row and the type of its value."""
+
+    label = forms.CharField(max_length=200, label="Column name")
+    expression = forms.CharField(
+        label="Formula",
+        max_length=10_000,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "spellcheck": "false", "placeholder": "domain(row.email)"}
+        ),
+        help_text="An expression over the row, e.g. <code>lower(trim(row.name))</code> or "
+        '<code>"big" if row.employees &gt; 100 else "small"</code>. A blank cell reads as '
+        "empty; the functions are listed beside.",
+    )
+    output = forms.ChoiceField(
+        label="Value type",
+        choices=[
+            ("auto", "As the formula gives it"),
+            ("text", "Text"),
+            ("number", "Number"),
+            ("boolean", "Yes / no"),
+            ("date", "Date"),
+            ("json", "JSON"),
+        ],
+        initial="auto",
+        help_text="A value that does not convert is that cell's error.",
+    )
+
+    @classmethod
+    def initial_for(cls, enrichment: EnrichmentColumn) -> dict[str, Any]:
+        return {"label": enrichment.column.label, **enrichment.config}
+
+    def spec(self) -> EnrichmentSpec:
+        data = self.cleaned_data
+        return EnrichmentSpec(
+            kind="formula",
+            config={"expression": data["expression"], "output": data["output"]},
+        )
+
+    def add_problems(self, problems: EnrichmentProblems) -> None:
+        for name, message in problems.errors.items():
+            field = name if name in self.fields else "expression"
+            self.add_error(field, message)

@@ -21,6 +21,7 @@ from accounts.decorators import workspace_required
 from accounts.models import Account
 from accounts.object_ids import parse_id, parse_ids
 from connectors import ConfigError
+from enrich.columns import column_rename
 from enrich.enrichment import pipeline
 from enrich.enrichment.broker import broker_reachable
 from enrich.enrichment.columns import (
@@ -28,13 +29,16 @@ from enrich.enrichment.columns import (
     EnrichmentSpec,
     enrichment_column_create,
     enrichment_column_update,
+    formula_preview_rows,
     result_field_add,
 )
-from enrich.enrichment.forms import EnrichmentForm
+from enrich.enrichment.forms import EnrichmentForm, FormulaForm
+from enrich.enrichment.function_groups import FUNCTION_GROUPS
 from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
 from enrich.enrichment.run_stats import RunEstimate, run_estimate, run_summaries
 from enrich.enrichment.runs import run_cancel, run_progress, run_queue
+from enrich.exceptions import TableError
 from enrich.grid import GridQuery, filtered_rows, visible_rows
 from enrich.models import Column, Row, Table
 
@@ -89,6 +93,8 @@ def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
 @workspace_required
 def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
     enrichment = _enrichment(request, column_id)
+    if enrichment.kind == "formula":
+        return _formula_panel(request, enrichment.column.table, enrichment)
     table = enrichment.column.table
     form = EnrichmentForm(
         request.POST or None,
@@ -107,6 +113,83 @@ def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
             return redirect("enrichment_edit", column_id=enrichment.pk)
     return render(
         request, "enrichment/panel.html", _panel_context(request, table, form, enrichment)
+    )
+
+
+@workspace_required
+def formula_create(request: HttpRequest, table_id: int) -> HttpResponse:
+    """ "+ Column → Formula": an expression over the row, computed as rows change."""
+    return _formula_panel(request, _table(request, table_id), None)
+
+
+def _formula_panel(
+    request: HttpRequest, table: Table, enrichment: EnrichmentColumn | None
+) -> HttpResponse:
+    initial = FormulaForm.initial_for(enrichment) if enrichment else None
+    form = FormulaForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if enrichment is None:
+                enrichment = enrichment_column_create(
+                    table=table, label=form.cleaned_data["label"], spec=form.spec()
+                )
+            else:
+                column_rename(column=enrichment.column, label=form.cleaned_data["label"])
+                enrichment_column_update(enrichment=enrichment, spec=form.spec())
+        except EnrichmentProblems as problems:
+            form.add_problems(problems)
+        except TableError as refused:
+            form.add_error("label", str(refused))
+        else:
+            failed = CellResult.objects.filter(column=enrichment, status=CellResult.Status.ERROR)
+            errors = failed.count()
+            note = f" {errors:,} row{'s' if errors != 1 else ''} gave an error." if errors else ""
+            messages.success(request, f"Formula “{enrichment.column.label}” computed.{note}")
+            return redirect("table_detail", table_id=table.pk)
+    own = enrichment.column.key if enrichment else None
+    return render(
+        request,
+        "enrichment/formula_panel.html",
+        {
+            "table": table,
+            "form": form,
+            "enrichment": enrichment,
+            "columns": [
+                column for column in table.columns.order_by("position", "pk") if column.key != own
+            ],
+            "functions": FUNCTION_GROUPS,
+        },
+    )
+
+
+#: Rows a formula's preview computes.
+PREVIEW_ROWS = 5
+
+
+@require_POST
+@workspace_required
+def formula_preview(request: HttpRequest, table_id: int) -> HttpResponse:
+    """The formula as typed, computed on the first rows: the value or the error of each.
+    Writes nothing."""
+    table = _table(request, table_id)
+    expression = request.POST.get("expression", "")[:10_000].strip()
+    output = request.POST.get("output", "auto")
+    own = request.POST.get("own", "")
+    results: list[tuple[Row, Any, str]] = []
+    problem = ""
+    if expression:
+        try:
+            rows = formula_preview_rows(
+                table=table, expression=expression, output=output, own_key=own, limit=PREVIEW_ROWS
+            )
+        except EnrichmentProblems as problems:
+            problem = " ".join(problems.errors.values())
+        else:
+            results = rows
+    return render(
+        request,
+        "enrichment/formula_panel.html#preview",
+        {"results": results, "problem": problem, "expression": expression},
     )
 
 

@@ -1,8 +1,9 @@
-// The enrichment panel: column picker, token fields for JWT-token-endpoint accounts.
+// The enrichment and formula panels: column and function pickers, token fields for accounts
+// whose columns may set them.
 "use strict";
 
 (() => {
-  const form = document.getElementById("enrichment-form");
+  const form = document.getElementById("enrichment-form") || document.getElementById("formula-form");
   if (!form) return;
 
   // Insert "{{ row.key }}" where the cursor was in the last template field used.
@@ -17,6 +18,8 @@
       const start = target.selectionStart ?? target.value.length;
       const end = target.selectionEnd ?? target.value.length;
       target.setRangeText(text, start, end, "end");
+      // A function goes in with its parentheses, the cursor between them.
+      if (text.endsWith("()")) target.setSelectionRange(start + text.length - 1, start + text.length - 1);
       target.dispatchEvent(new Event("input", { bubbles: true }));
       target.focus();
     });

@@ -178,3 +178,42 @@ def test_the_grid_shows_typed_values_and_errors_and_the_export_has_them(client, 
         reverse("table_detail", args=[people.pk]), {"sort": "per_head"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert sorted_page.index("名前") < sorted_page.index("Ada")
+
+
+def test_the_formula_panel_previews_saves_and_edits(client, people) -> None:
+    page = client.get(reverse("formula_create", args=[people.pk]))
+    assert page.status_code == 200
+    assert "domain(value)" in page.content.decode()  # the function list
+
+    preview = client.post(
+        reverse("formula_preview", args=[people.pk]),
+        {"expression": "domain(row.email)", "output": "auto"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "analytical.example" in preview and "(blank)" in preview
+    typo = client.post(
+        reverse("formula_preview", args=[people.pk]), {"expression": "domian(row.email)"}
+    ).content.decode()
+    assert "did you mean domain()?" in typo
+
+    response = client.post(
+        reverse("formula_create", args=[people.pk]),
+        {"label": "Domain", "expression": "domain(row.email)", "output": "auto"},
+    )
+    assert response.status_code == 302
+    domain = people.columns.get(label="Domain").enrichment
+    assert values(people, "domain") == ["analytical.example", None, "例え.jp"]
+
+    refused = client.post(
+        reverse("enrichment_edit", args=[domain.pk]),
+        {"label": "Domain", "expression": "upper(row.domain)", "output": "auto"},
+    )
+    assert "a column cannot read its own results" in refused.content.decode()
+
+    client.post(
+        reverse("enrichment_edit", args=[domain.pk]),
+        {"label": "Company domain", "expression": "upper(domain(row.email))", "output": "text"},
+    )
+    domain.column.refresh_from_db()
+    assert domain.column.label == "Company domain"
+    assert values(people, "domain") == ["ANALYTICAL.EXAMPLE", None, "例え.JP"]
