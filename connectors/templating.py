@@ -117,6 +117,17 @@ class TemplateContext:
                 self._used_secrets.add(value)
         return value
 
+    def for_account(self, account: Mapping[str, Any]) -> TemplateContext:
+        """The same row and secrets with another account's basics (a step of a chain that
+        uses its own account). Secrets it looks up are its own to mask."""
+        return TemplateContext(
+            row=self.row,
+            secrets=self._lookup,
+            account=account,
+            workspace=self.workspace,
+            clock=self._clock,
+        )
+
     def without_secrets(self, why: str) -> TemplateContext:
         """The same context where ``get_secret()`` fails with ``why``: for templates whose output
         is not a request (a condition), so a secret can never reach a value or a message."""
@@ -205,7 +216,7 @@ class CompiledTemplate:
         template = self._template
         with _RenderGuard():
             render = template.root_render_func(template.new_context(context.variables(), True))
-            return ENVIRONMENT.concat(render)  # type: ignore[attr-defined]
+            return ENVIRONMENT.concat(render)
 
     def render_value(self, context: TemplateContext) -> Any:
         """Render to a value: a single ``{{ expression }}`` keeps its type, anything else is text.
@@ -235,9 +246,12 @@ class Formula:
     no secrets (its value is stored, shown and exported). Thread-safe; evaluating costs one
     render of a single expression, nothing per row is parsed again."""
 
-    __slots__ = ("_globals", "_template", "keys", "source")
+    __slots__ = ("_globals", "_template", "keys", "names", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, names: Iterable[str] = ()) -> None:
+        #: Names besides ``row`` the formula may read, given to ``evaluate`` (a step's
+        #: ``result``).
+        self.names = frozenset(names)
         self.source = source
         if not source.strip():
             raise TemplateError("Write the formula, e.g. lower(row.email).")
@@ -248,18 +262,19 @@ class Formula:
                 raise TemplateError("A formula is one expression, e.g. lower(row.email).")
             if any(name.name == "get_secret" for name in tree.find_all(nodes.Name)):
                 raise TemplateError(FORMULA_SECRET_MESSAGE)
-            check_function_names(tree)
+            check_function_names(tree, extra=self.names)
             #: The column keys the formula reads.
             self.keys = frozenset(_column_keys(tree))
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
             self._template = ENVIRONMENT.from_string(nodes.Template([assign], lineno=1))
         self._globals = {**ENVIRONMENT.globals, **TemplateContext().variables()}
 
-    def evaluate(self, row: Mapping[str, Any] | RowView) -> Any:
+    def evaluate(self, row: Mapping[str, Any] | RowView, **names: Any) -> Any:
         """The formula's value for ``row`` (a RowView, so blank cells read as None); a blank
         for a path that leads nowhere. Raises ``TemplateError`` with a one-line message."""
         variables = dict(self._globals)
         variables["row"] = row
+        variables.update(names)
         template = self._template
         with _RenderGuard():
             render = template.new_context(variables, True)
@@ -270,10 +285,11 @@ class Formula:
 
 
 @functools.lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
-def compile_formula(source: str) -> Formula:
+def compile_formula(source: str, names: tuple[str, ...] = ()) -> Formula:
     """Compile a formula (cached); raise TemplateError for a syntax error, an unknown
-    function or a secret, so a formula is checked when it is saved."""
-    return Formula(source)
+    function or a secret, so a formula is checked when it is saved. ``names``: what it may
+    read besides ``row``."""
+    return Formula(source, names=names)
 
 
 def check_function_names(tree: nodes.Template, *, extra: Iterable[str] = ()) -> None:
@@ -353,11 +369,10 @@ class _RenderGuard:
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: Any
-    ) -> bool:
+    ) -> None:
         close_budget(self._token)
         if isinstance(exc, _RENDER_FAILURES) and not isinstance(exc, ConnectorError):
             raise TemplateError(_describe(exc)) from None
-        return False
 
 
 def _describe(exc: BaseException) -> str:

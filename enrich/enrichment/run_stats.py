@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform
 
 from enrich.enrichment.kinds import kind_named
+from enrich.enrichment.kinds.waterfall import step_label
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run
 from enrich.enrichment.runs import _choose
 from enrich.grid import visible_rows
@@ -106,6 +108,17 @@ class RunSummary:
     cancelled: int
     #: HTTP requests its cells sent (retries and token refresh re-sends included).
     requests: int
+    #: A waterfall's steps and how many of the run's finished cells each answered (the
+    #: last entry, labelled None, the cells no step answered); empty for other kinds.
+    step_hits: tuple[tuple[str | None, int], ...] = ()
+
+    @property
+    def step_rates(self) -> list[tuple[str, int]]:
+        """Each step's share of the answered-or-not cells, in percent: "A 61%, B 23%, none 16%"."""
+        total = sum(count for _, count in self.step_hits)
+        if not total:
+            return []
+        return [(label or "none", round(100 * count / total)) for label, count in self.step_hits]
 
     @property
     def duration(self) -> timedelta | None:
@@ -130,6 +143,7 @@ def run_summaries(*, runs: Iterable[Run]) -> dict[int, RunSummary]:
         for group in grouped:
             counts[group["run_id"]][group["status"]] = group["cells"]
             requests[group["run_id"]] += group["requests"] or 0
+    hits = _step_hits(runs=[run for run in by_id.values() if run.column.kind == "waterfall"])
     return {
         run_id: RunSummary(
             run=run,
@@ -138,9 +152,40 @@ def run_summaries(*, runs: Iterable[Run]) -> dict[int, RunSummary]:
             skipped=counts[run_id].get(CellResult.Status.SKIPPED, 0),
             cancelled=counts[run_id].get(CellResult.Status.CANCELLED, 0),
             requests=requests[run_id],
+            step_hits=hits.get(run_id, ()),
         )
         for run_id, run in by_id.items()
     }
+
+
+def _step_hits(*, runs: list[Run]) -> dict[int, tuple[tuple[str | None, int], ...]]:
+    """For waterfall runs: how many done cells each step answered, and how many none did
+    (one aggregate over the answering step's index)."""
+    if not runs:
+        return {}
+    grouped = (
+        CellResult.objects.filter(
+            run_id__in=[run.pk for run in runs], status=CellResult.Status.DONE
+        )
+        .annotate(step=KeyTextTransform("answered_by", "details"))
+        .values("run_id", "step")
+        .annotate(cells=Count("pk"))
+        .order_by()
+    )
+    by_run: dict[int, dict[int | None, int]] = {}
+    for group in grouped:
+        step = group["step"]
+        index = int(step) if step not in (None, "", "null") else None
+        by_run.setdefault(group["run_id"], {})[index] = group["cells"]
+    found = {}
+    for run in runs:
+        counts = by_run.get(run.pk, {})
+        steps = run.column.config.get("steps") or []
+        labelled = [
+            (step_label(step, index), counts.get(index, 0)) for index, step in enumerate(steps)
+        ]
+        found[run.pk] = (*labelled, (None, counts.get(None, 0)))
+    return found
 
 
 def latest_runs(*, column_ids: Iterable[int]) -> dict[int, Run]:
@@ -152,4 +197,6 @@ def latest_runs(*, column_ids: Iterable[int]) -> dict[int, Run]:
         .annotate(newest=Max("pk"))
         .values("newest")
     )
-    return {run.column_id: run for run in Run.objects.filter(pk__in=newest)}
+    return {
+        run.column_id: run for run in Run.objects.filter(pk__in=newest).select_related("column")
+    }

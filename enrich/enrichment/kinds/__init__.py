@@ -4,7 +4,7 @@
 cells; importing this package registers every kind.
 """
 
-from enrich.enrichment.kinds import formula, http_api  # noqa: F401  (registers the kinds)
+from enrich.enrichment.kinds import formula, http_api, waterfall  # noqa: F401  (registers the kinds)
 from enrich.enrichment.kinds.base import (
     Checked,
     ComputedKind,
