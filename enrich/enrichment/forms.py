@@ -65,7 +65,81 @@ def _pairs_text(pairs: dict[str, str]) -> str:
     return "\n".join(f"{name}: {value}" for name, value in pairs.items())
 
 
-class EnrichmentForm(forms.Form):
+class RequestFieldsMixin:
+    """Parse the request fields a form shows (query and header lines, a JSON body)."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_query(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["query"], "query parameter")
+
+    def clean_headers(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["headers"], "header")
+
+    def clean_body(self) -> Any:
+        text = self.cleaned_data["body"].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(
+                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+                'Put templates inside strings: "{{ row.email }}".'
+            ) from None
+
+
+def request_from(data: dict[str, Any], *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A request config from a form's cleaned fields. Settings the form does not show
+    (backoff, retried statuses…) are kept from ``base``, the current request."""
+    kept = dict(base or {})
+    request: dict[str, Any] = {
+        "method": data["method"],
+        "endpoint": data["endpoint"].strip(),
+        "query": data["query"],
+        "headers": data["headers"],
+        "remove_nulls": data.get("remove_nulls", False),
+        "field_paths": data["field_paths"].strip(),
+        "timeout_s": data["timeout_s"],
+        "retry": {**kept.get("retry", {}), "attempts": data["retry_attempts"]},
+        "follow_redirects": data.get("follow_redirects", True),
+        "max_redirects": data.get("max_redirects", REQUEST_DEFAULTS.max_redirects),
+    }
+    if data["body"] is not None:
+        request["body"] = data["body"]
+    if data.get("rate_limit_requests"):
+        request["rate_limit"] = {
+            **(kept.get("rate_limit") or {}),
+            "requests": data["rate_limit_requests"],
+            "per_ms": data.get("rate_limit_per_ms") or 1000,
+        }
+    for name in ("max_response_bytes",):
+        if name in kept:
+            request[name] = kept[name]
+    return request
+
+
+def request_initial(request: dict[str, Any]) -> dict[str, Any]:
+    """A form's initial request fields for a saved request config."""
+    config = RequestConfig.model_validate(request)
+    return {
+        "method": config.method.value,
+        "endpoint": config.endpoint,
+        "query": _pairs_text(config.query),
+        "headers": _pairs_text(config.headers),
+        "body": json.dumps(config.body, indent=2, ensure_ascii=False) if config.body else "",
+        "remove_nulls": config.remove_nulls,
+        "field_paths": config.field_paths,
+        "timeout_s": config.timeout_s,
+        "retry_attempts": config.retry.attempts,
+        "rate_limit_requests": config.rate_limit.requests if config.rate_limit else None,
+        "rate_limit_per_ms": config.rate_limit.per_ms if config.rate_limit else 1000,
+        "follow_redirects": config.follow_redirects,
+        "max_redirects": config.max_redirects,
+    }
+
+
+class EnrichmentForm(RequestFieldsMixin, forms.Form):
     label = forms.CharField(
         max_length=200, widget=forms.TextInput(attrs={"placeholder": "Company profile"})
     )
@@ -166,7 +240,6 @@ class EnrichmentForm(forms.Form):
     @classmethod
     def initial_for(cls, enrichment: EnrichmentColumn) -> dict[str, Any]:
         """The form's values for an existing column."""
-        config = RequestConfig.model_validate(enrichment.request)
         account = enrichment.account
         inherited = (
             account_token_settings(account)
@@ -179,69 +252,16 @@ class EnrichmentForm(forms.Form):
             "override_token_settings": bool(enrichment.token_fields),
             **inherited,
             **enrichment.token_fields,
-            "method": config.method.value,
-            "endpoint": config.endpoint,
-            "query": _pairs_text(config.query),
-            "headers": _pairs_text(config.headers),
-            "body": json.dumps(config.body, indent=2, ensure_ascii=False) if config.body else "",
-            "remove_nulls": config.remove_nulls,
-            "field_paths": config.field_paths,
-            "timeout_s": config.timeout_s,
-            "retry_attempts": config.retry.attempts,
-            "rate_limit_requests": config.rate_limit.requests if config.rate_limit else None,
-            "rate_limit_per_ms": config.rate_limit.per_ms if config.rate_limit else 1000,
-            "follow_redirects": config.follow_redirects,
-            "max_redirects": config.max_redirects,
+            **request_initial(enrichment.request),
             "only_run_if": enrichment.only_run_if,
             "auto_update": enrichment.auto_update,
         }
-
-    def clean_query(self) -> dict[str, str]:
-        return _pairs(self.cleaned_data["query"], "query parameter")
-
-    def clean_headers(self) -> dict[str, str]:
-        return _pairs(self.cleaned_data["headers"], "header")
-
-    def clean_body(self) -> Any:
-        text = self.cleaned_data["body"].strip()
-        if not text:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
-                'Put templates inside strings: "{{ row.email }}".'
-            ) from None
 
     def spec(self, *, base: dict[str, Any] | None = None) -> EnrichmentSpec:
         """The cleaned form as a spec (call after ``is_valid()``). Settings the form does not
         show (backoff, retried statuses…) are kept from ``base``, the column's current request."""
         data = self.cleaned_data
-        kept = dict(base or {})
-        request: dict[str, Any] = {
-            "method": data["method"],
-            "endpoint": data["endpoint"].strip(),
-            "query": data["query"],
-            "headers": data["headers"],
-            "remove_nulls": data["remove_nulls"],
-            "field_paths": data["field_paths"].strip(),
-            "timeout_s": data["timeout_s"],
-            "retry": {**kept.get("retry", {}), "attempts": data["retry_attempts"]},
-            "follow_redirects": data["follow_redirects"],
-            "max_redirects": data["max_redirects"],
-        }
-        if data["body"] is not None:
-            request["body"] = data["body"]
-        if data["rate_limit_requests"]:
-            request["rate_limit"] = {
-                **(kept.get("rate_limit") or {}),
-                "requests": data["rate_limit_requests"],
-                "per_ms": data["rate_limit_per_ms"] or 1000,
-            }
-        for name in ("max_response_bytes",):
-            if name in kept:
-                request[name] = kept[name]
+        request = request_from(data, base=base)
         return EnrichmentSpec(
             request=request,
             account=data["account"],
@@ -314,3 +334,145 @@ class FormulaForm(forms.Form):
         for name, message in problems.errors.items():
             field = name if name in self.fields else "expression"
             self.add_error(field, message)
+
+
+class WaterfallStepForm(RequestFieldsMixin, forms.Form):
+    """One step of a waterfall: a provider's request, its account, condition and validity."""
+
+    label = forms.CharField(
+        required=False, max_length=100, widget=forms.TextInput(attrs={"placeholder": "Provider A"})
+    )
+    account = ObjectChoiceField(
+        queryset=Account.objects.none(), required=False, empty_label="No account (open API)"
+    )
+    method = forms.ChoiceField(choices=[(m.value, m.value) for m in Method], initial="GET")
+    endpoint = forms.CharField(
+        max_length=4000,
+        widget=forms.TextInput(
+            attrs={"placeholder": "https://api.provider-a.example/v1/companies"}
+        ),
+    )
+    query = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text=PAIRS_HELP
+    )
+    headers = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    body = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+    )
+    field_paths = forms.CharField(
+        required=False, help_text="Dot paths to keep from the answer; empty keeps all of it."
+    )
+    timeout_s = forms.FloatField(
+        initial=REQUEST_DEFAULTS.timeout_s, min_value=0.1, label="Timeout (seconds)"
+    )
+    retry_attempts = forms.IntegerField(
+        initial=RETRY_DEFAULTS.attempts, min_value=1, max_value=10, label="Attempts"
+    )
+    only_run_if = forms.CharField(
+        required=False,
+        label="Ask this provider only if",
+        widget=forms.TextInput(attrs={"placeholder": 'row.country == "US"'}),
+        help_text="Empty: every row.",
+    )
+    valid_if = forms.CharField(
+        required=False,
+        label="A valid answer is",
+        widget=forms.TextInput(attrs={"placeholder": "result is not none"}),
+        help_text="An expression over <code>result</code> (the kept answer) and the row. "
+        "Empty: any answer that is not empty. The first valid answer ends the chain.",
+    )
+
+    def __init__(self, *args: Any, workspace: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = Account.objects.filter(workspace=workspace).order_by(
+            "name"
+        )
+
+    @classmethod
+    def initial_for(cls, step: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "label": step.get("label", ""),
+            "account": step.get("account"),
+            **request_initial(step.get("request") or {}),
+            "only_run_if": step.get("only_run_if", ""),
+            "valid_if": step.get("valid_if", ""),
+        }
+
+    def step(self, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = self.cleaned_data
+        found: dict[str, Any] = {
+            "label": data["label"].strip(),
+            "account": data["account"].pk if data["account"] else None,
+            "request": request_from(data, base=(base or {}).get("request")),
+            "only_run_if": data["only_run_if"].strip(),
+            "valid_if": data["valid_if"].strip(),
+        }
+        if base and base.get("token_fields"):
+            found["token_fields"] = base["token_fields"]  # set from the command line
+        return found
+
+
+class BaseStepFormSet(forms.BaseFormSet):
+    def kept_forms(self) -> list[WaterfallStepForm]:
+        """The step forms in the order chosen, without those marked for removal."""
+        forms_in_order = self.ordered_forms if self.can_order else self.forms
+        return [
+            form
+            for form in forms_in_order
+            if not (self.can_delete and self._should_delete_form(form))
+        ]
+
+    def ordered_steps(self, *, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The steps as saved (``base``: the steps saved before, by their form's index)."""
+        steps = []
+        for form in self.kept_forms():
+            index = int(form.prefix.rsplit("-", 1)[-1])
+            steps.append(form.step(base=base[index] if index < len(base) else None))
+        return steps
+
+
+WaterfallStepFormSet = forms.formset_factory(
+    WaterfallStepForm,
+    formset=BaseStepFormSet,
+    extra=0,
+    min_num=1,
+    max_num=10,
+    validate_min=True,
+    validate_max=True,
+    can_delete=True,
+    can_order=True,
+)
+
+
+class WaterfallForm(forms.Form):
+    """The waterfall panel's column settings; its steps are a ``WaterfallStepFormSet``."""
+
+    label = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "Company"})
+    )
+    only_run_if = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "row.email"}),
+        help_text="A condition over the row for the whole chain; rows where it is false are "
+        "skipped. Empty: every row.",
+    )
+    auto_update = forms.BooleanField(
+        required=False, help_text="Re-run a row when a cell this column reads changes."
+    )
+
+    @classmethod
+    def initial_for(cls, enrichment: EnrichmentColumn) -> dict[str, Any]:
+        return {
+            "label": enrichment.column.label,
+            "only_run_if": enrichment.only_run_if,
+            "auto_update": enrichment.auto_update,
+        }
+
+    def spec(self, steps: list[dict[str, Any]]) -> EnrichmentSpec:
+        data = self.cleaned_data
+        return EnrichmentSpec(
+            kind="waterfall",
+            config={"steps": steps},
+            only_run_if=data["only_run_if"],
+            auto_update=data["auto_update"],
+        )

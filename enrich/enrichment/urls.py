@@ -5,6 +5,7 @@ from enrich.enrichment import views
 urlpatterns = [
     path("tables/<id:table_id>/enrichment/new/", views.enrichment_create, name="enrichment_create"),
     path("tables/<id:table_id>/formula/new/", views.formula_create, name="formula_create"),
+    path("tables/<id:table_id>/waterfall/new/", views.waterfall_create, name="waterfall_create"),
     path("tables/<id:table_id>/formula/preview/", views.formula_preview, name="formula_preview"),
     path(
         "tables/<id:table_id>/enrichment/auto-update/",

@@ -32,7 +32,14 @@ from enrich.enrichment.columns import (
     formula_preview_rows,
     result_field_add,
 )
-from enrich.enrichment.forms import EnrichmentForm, FormulaForm
+from enrich.enrichment.forms import (
+    FIELD_FOR,
+    EnrichmentForm,
+    FormulaForm,
+    WaterfallForm,
+    WaterfallStepForm,
+    WaterfallStepFormSet,
+)
 from enrich.enrichment.function_groups import FUNCTION_GROUPS
 from enrich.enrichment.grid import COMPUTED_KINDS, attach_computed_cells
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
@@ -95,6 +102,8 @@ def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
     enrichment = _enrichment(request, column_id)
     if enrichment.kind == "formula":
         return _formula_panel(request, enrichment.column.table, enrichment)
+    if enrichment.kind == "waterfall":
+        return _waterfall_panel(request, enrichment.column.table, enrichment)
     table = enrichment.column.table
     form = EnrichmentForm(
         request.POST or None,
@@ -160,6 +169,82 @@ def _formula_panel(
             "functions": FUNCTION_GROUPS,
         },
     )
+
+
+@workspace_required
+def waterfall_create(request: HttpRequest, table_id: int) -> HttpResponse:
+    """ "+ Enrichment → Waterfall": providers asked in order until one answers."""
+    return _waterfall_panel(request, _table(request, table_id), None)
+
+
+def _waterfall_panel(
+    request: HttpRequest, table: Table, enrichment: EnrichmentColumn | None
+) -> HttpResponse:
+    saved = list(enrichment.config.get("steps") or []) if enrichment else []
+    form = WaterfallForm(
+        request.POST or None,
+        initial=WaterfallForm.initial_for(enrichment) if enrichment else None,
+    )
+    steps = WaterfallStepFormSet(
+        request.POST or None,
+        prefix="steps",
+        form_kwargs={"workspace": request.workspace},
+        initial=[WaterfallStepForm.initial_for(step) for step in saved] or [{}],
+    )
+    if request.method == "POST" and form.is_valid() and steps.is_valid():
+        spec = replace(
+            form.spec(steps.ordered_steps(base=saved)),
+            by_owner=bool(request.membership.is_owner),  # type: ignore[attr-defined]
+        )
+        try:
+            if enrichment is None:
+                enrichment = enrichment_column_create(
+                    table=table, label=form.cleaned_data["label"], spec=spec
+                )
+            else:
+                column_rename(column=enrichment.column, label=form.cleaned_data["label"])
+                enrichment_column_update(enrichment=enrichment, spec=spec)
+        except EnrichmentProblems as problems:
+            _step_problems(form, steps, problems)
+        except TableError as refused:
+            form.add_error("label", str(refused))
+        else:
+            messages.success(
+                request,
+                f"Waterfall “{enrichment.column.label}” saved. Test it on a row, then run it.",
+            )
+            return redirect("enrichment_edit", column_id=enrichment.pk)
+    own = enrichment.column.key if enrichment else None
+    columns = [c for c in table.columns.order_by("position", "pk") if c.key != own]
+    return render(
+        request,
+        "enrichment/waterfall_panel.html",
+        {
+            "table": table,
+            "form": form,
+            "steps": steps,
+            "enrichment": enrichment,
+            "columns": columns,
+            "sample_rows": _row_choices(table=table, columns=columns) if enrichment else [],
+            **(_run_status(enrichment.runs.order_by("-pk").first()) if enrichment else {}),
+        },
+    )
+
+
+def _step_problems(form: WaterfallForm, steps: Any, problems: EnrichmentProblems) -> None:
+    """Each problem next to its field: ``steps.1.endpoint`` under step 2's endpoint."""
+    for name, message in problems.errors.items():
+        parts = name.split(".")
+        if parts[0] == "steps" and len(parts) > 2 and parts[1].isdigit():
+            index, field = int(parts[1]), parts[2]
+            kept = steps.kept_forms()
+            target = kept[index] if index < len(kept) else None
+            if target is not None:
+                field = FIELD_FOR.get(field, field)
+                target.add_error(field if field in target.fields else "endpoint", message)
+                continue
+        field = name if name in form.fields else None
+        form.add_error(field, message if field else f"{name}: {message}")
 
 
 #: Rows a formula's preview computes.

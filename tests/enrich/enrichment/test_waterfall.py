@@ -209,3 +209,70 @@ def test_a_waterfall_runs_on_a_worker(celery_worker, chain, api) -> None:
     wait_for_run(run, worker=celery_worker)
     assert [cell.status for cell in cells(chain)].count("done") == 9
     assert api.count() == 19
+
+
+def step_data(index: int, endpoint: str, **fields) -> dict[str, str]:
+    data = {
+        "label": f"Provider {index}",
+        "account": "",
+        "method": "GET",
+        "endpoint": endpoint,
+        "query": "email: {{ row.email }}",
+        "headers": "",
+        "body": "",
+        "field_paths": "company.name",
+        "timeout_s": "10",
+        "retry_attempts": "1",
+        "only_run_if": "",
+        "valid_if": "",
+        "ORDER": str(index + 1),
+        **fields,
+    }
+    return {f"steps-{index}-{name}": value for name, value in data.items()}
+
+
+def panel_post(label: str, *steps: dict[str, str], total: int | None = None) -> dict[str, str]:
+    data = {
+        "label": label,
+        "only_run_if": "row.email",
+        "steps-TOTAL_FORMS": str(total if total is not None else len(steps)),
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "1",
+        "steps-MAX_NUM_FORMS": "10",
+    }
+    for step_fields in steps:
+        data.update(step_fields)
+    return data
+
+
+def test_the_panel_saves_reorders_and_removes_steps(client, leads, api) -> None:
+    page = client.get(reverse("waterfall_create", args=[leads.pk]))
+    assert page.status_code == 200 and "step-template" in page.content.decode()
+
+    response = client.post(
+        reverse("waterfall_create", args=[leads.pk]),
+        panel_post(
+            "Company",
+            step_data(0, api.url("/a")),
+            step_data(1, api.url("/b"), valid_if="result is not none"),
+            # The user moved the third step to the top and removed the second.
+            step_data(2, api.url("/c"), ORDER="0"),
+        )
+        | {"steps-1-DELETE": "on"},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    enrichment = leads.columns.get(label="Company").enrichment
+    assert enrichment.kind == "waterfall" and enrichment.only_run_if == "row.email"
+    assert [step["label"] for step in enrichment.config["steps"]] == ["Provider 2", "Provider 0"]
+    assert enrichment.config["steps"][0]["request"]["query"] == {"email": "{{ row.email }}"}
+
+    edit = client.get(reverse("enrichment_edit", args=[enrichment.pk])).content.decode()
+    assert "Provider 2" in edit and "Test on a row" in edit
+
+    refused = client.post(
+        reverse("enrichment_edit", args=[enrichment.pk]),
+        panel_post("Company", step_data(0, api.url("/a")), step_data(1, "ftp://nope")),
+    )
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "field__error" in page and "http" in page.split("field__error", 1)[1][:400]
