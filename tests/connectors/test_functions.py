@@ -437,6 +437,7 @@ def test_a_missing_column_reports_the_column_not_a_type() -> None:
 
 # --- hostile inputs -------------------------------------------------------------------------
 
+
 # Built once, before any measurement: only what a function allocates is measured.
 @pytest.fixture(autouse=True)
 def _default_limits():

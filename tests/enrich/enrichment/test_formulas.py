@@ -136,9 +136,7 @@ def test_new_rows_are_filled_by_add_insert_and_import(people, client) -> None:
 
     added = row_add(table=people, values={"email": "new@Example.org"})
     assert added.values[key] == "example.org"
-    rows_insert(
-        table=people, rows=[{"email": "x@y.example", "employees": 0}], start_position=100
-    )
+    rows_insert(table=people, rows=[{"email": "x@y.example", "employees": 0}], start_position=100)
     assert Row.objects.get(table=people, position=100).values[key] == "y.example"
 
     job = import_upload(
