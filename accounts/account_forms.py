@@ -180,7 +180,8 @@ class AccountForm(forms.Form):
     # -- reading the input -----------------------------------------------------------------
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         document: dict[str, Any] = {}
         for spec in self.specs:
             raw = cleaned.get(spec.key)
@@ -234,7 +235,7 @@ def _parsed(spec: FieldSpec, raw: Any) -> Any:
             return {}
         try:
             return json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ValueError(f"Not valid JSON ({exc.msg}, line {exc.lineno}).") from None
     if spec.kind == FieldKind.LIST:
         return [item.strip() for item in re.split(r"[,\n]", raw or "") if item.strip()]

@@ -27,35 +27,36 @@ from accounts.decorators import owner_required, workspace_required
 from accounts.exceptions import AccountsError, InvalidAccountConfig, NotOwner
 from accounts.key_pairs import public_pem
 from accounts.models import Account, AuthType
+from accounts.request_types import WorkspaceRequest
 from connectors import auth_types
 
 FORM_TEMPLATE = "accounts/account_form.html"
 
 
-def account_for_request(request: HttpRequest, account_id: int) -> Account:
+def account_for_request(request: WorkspaceRequest, account_id: int) -> Account:
     """The current workspace's account ``account_id``; another workspace's is a 404."""
     return get_object_or_404(
         Account.objects.select_related("workspace", "updated_by"),
         pk=account_id,
-        workspace=request.workspace,  # type: ignore[attr-defined]
+        workspace=request.workspace,
     )
 
 
-def _is_owner(request: HttpRequest) -> bool:
-    return bool(request.membership.is_owner)  # type: ignore[attr-defined]
+def _is_owner(request: WorkspaceRequest) -> bool:
+    return bool(request.membership.is_owner)
 
 
 @workspace_required
 @vary_on_headers("HX-Request")
-def account_list(request: HttpRequest) -> HttpResponse:
-    items = connection_accounts.accounts_for_list(workspace=request.workspace)  # type: ignore[attr-defined]
+def account_list(request: WorkspaceRequest) -> HttpResponse:
+    items = connection_accounts.accounts_for_list(workspace=request.workspace)
     return render(request, "accounts/account_list.html", {"items": items})
 
 
 @workspace_required
 @owner_required
 @vary_on_headers("HX-Request")
-def account_create(request: HttpRequest) -> HttpResponse:
+def account_create(request: WorkspaceRequest) -> HttpResponse:
     """Pick a type, then fill in exactly that type's fields."""
     auth_type = request.POST.get("type") or request.GET.get("type", "")
     if auth_type not in AuthType.values:
@@ -63,13 +64,13 @@ def account_create(request: HttpRequest) -> HttpResponse:
             {"value": found.type_name, "label": found.label, "description": found.description}
             for found in auth_types.types()
         ]
-        template = FORM_TEMPLATE + ("#type-picker" if request.htmx else "")  # type: ignore[attr-defined]
+        template = FORM_TEMPLATE + ("#type-picker" if request.htmx else "")
         return render(request, template, {"types": types, "account": None})
     form = AccountForm(request.POST or None, auth_type=auth_type)
     if request.method == "POST" and form.is_valid():
         try:
             change = connection_accounts.account_create(
-                workspace=request.workspace,  # type: ignore[attr-defined]
+                workspace=request.workspace,
                 name=form.cleaned_data["name"],
                 auth_type=auth_type,
                 fields=form.document,
@@ -86,7 +87,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
             for warning in change.warnings:
                 messages.warning(request, warning)
             return redirect("account_detail", account_id=change.account.pk)
-    template = FORM_TEMPLATE + ("#account-form" if request.htmx else "")  # type: ignore[attr-defined]
+    template = FORM_TEMPLATE + ("#account-form" if request.htmx else "")
     return render(request, template, _form_context(auth_type=auth_type, form=form))
 
 
@@ -107,7 +108,7 @@ def _form_context(
 
 @workspace_required
 @vary_on_headers("HX-Request")
-def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_detail(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     """Owners edit the account here; members see it read-only. Both can test it."""
     account = account_for_request(request, account_id)
     owner = _is_owner(request)
@@ -142,7 +143,7 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
     return render(request, FORM_TEMPLATE, context)
 
 
-def _detail_context(request: HttpRequest, account: Account) -> dict[str, Any]:
+def _detail_context(request: WorkspaceRequest, account: Account) -> dict[str, Any]:
     jwk = account.public_jwk
     return {
         "summary": account_summary(account),
@@ -159,13 +160,13 @@ def _detail_context(request: HttpRequest, account: Account) -> dict[str, Any]:
 
 @require_POST
 @workspace_required
-def account_test_view(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_test_view(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     """Run "Test connection"; answers the result panel (or the list row) for htmx."""
     account = account_for_request(request, account_id)
     # Only owners may aim the credentials at a URL of their choice; members use the saved one.
     test_url = request.POST.get("test_url", "") if _is_owner(request) else ""
     result = account_test(account=account, test_url=test_url)
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         (messages.success if result.ok else messages.error)(request, result.message)
         return redirect("account_detail", account_id=account.pk)
     if request.POST.get("view") == "row":
@@ -178,7 +179,7 @@ def account_test_view(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_POST
 @workspace_required
 @owner_required
-def account_key_pair(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_key_pair(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     """Generate a new signing key pair for a signed-JWT account."""
     account = account_for_request(request, account_id)
     form = KeyPairForm(request.POST)
@@ -200,7 +201,7 @@ def account_key_pair(request: HttpRequest, account_id: int) -> HttpResponse:
             for warning in change.warnings:
                 messages.warning(request, warning)
     url = reverse("account_detail", args=[account.pk])
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         # The whole page changes (algorithm, kid, public key): reload it.
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -208,7 +209,7 @@ def account_key_pair(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @workspace_required
 @owner_required
-def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_delete(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     """Confirm, then delete; refused while columns use the account."""
     account = account_for_request(request, account_id)
     uses = connection_accounts.account_column_uses(account=account)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, models, transaction
 from django.db.models import Prefetch, ProtectedError
 from pydantic import ValidationError
@@ -36,7 +36,7 @@ from connectors.auth import SigningKeyConfig
 from connectors.auth.signing import HMAC_ALGORITHMS
 from connectors.url_parts import endpoint_host
 
-_NAME_MAX = Account._meta.get_field("name").max_length
+_NAME_MAX = Account.NAME_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,9 @@ def _checked_name(workspace: Workspace, name: str, *, exclude_pk: int | None = N
         raise InvalidAccountConfig({"name": ["The name holds a NUL character (\\x00)."]})
     if len(name) > _NAME_MAX:
         raise InvalidAccountConfig({"name": [f"Use at most {_NAME_MAX} characters."]})
-    taken = Account.objects.filter(workspace=workspace, name=name).exclude(pk=exclude_pk)
+    taken = Account.objects.filter(workspace=workspace, name=name)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
     if taken.exists():
         raise AccountNameTaken(name)
     return name
@@ -238,7 +240,7 @@ def account_create(
     name: str,
     auth_type: str,
     fields: Mapping[str, Any],
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     test_url: str = "",
     generate_key: str = "",
 ) -> AccountChange:
@@ -290,7 +292,7 @@ def _with_proposed_hosts(config: AuthConfig, *, test_url: str) -> AuthConfig:
 
 
 def account_allow_hosts(
-    *, account: Account, hosts: Collection[str], updated_by: AbstractBaseUser | None = None
+    *, account: Account, hosts: Collection[str], updated_by: User | None = None
 ) -> AccountChange:
     """Add ``hosts`` to where the account's credentials may be sent (an owner's column that
     points the account at a new host): the list is the owners' decision, made as they go."""
@@ -310,7 +312,7 @@ def account_update(
     name: str | None = None,
     test_url: str | None = None,
     clear: Collection[str] = (),
-    updated_by: AbstractBaseUser | None = None,
+    updated_by: User | None = None,
 ) -> AccountChange:
     """Change an account's fields. An empty secret field keeps its value; ``clear`` removes
     optional secret values. Every column using the account sees the change on its next run."""
@@ -340,7 +342,7 @@ def account_update(
 
 
 def account_generate_key_pair(
-    *, account: Account, algorithm: str, updated_by: AbstractBaseUser | None = None
+    *, account: Account, algorithm: str, updated_by: User | None = None
 ) -> AccountChange:
     """Give a signed-JWT account a new key pair (the private key replaces the current one and
     is stored encrypted; the JWT header ``kid`` becomes the new key's thumbprint)."""
@@ -417,7 +419,7 @@ def account_column_uses(*, account: Account) -> list[ColumnUse]:
     relation = _columns_relation()
     if relation is None:
         return []
-    return [_column_use(c) for c in _uses_queryset(relation, account.columns.all())]  # type: ignore[attr-defined]
+    return [_column_use(c) for c in _uses_queryset(relation, account.columns.all())]
 
 
 def accounts_for_list(*, workspace: Workspace) -> list[AccountListItem]:

@@ -244,13 +244,13 @@ def account_test(*, account: Account, test_url: str = "") -> ConnectionTestResul
         debug.update(exercised.debug)
         steps.append(exercised.message)
         if request is not None:
-            result = engine().send(request, context=context, auth=auth)
-            debug["test_request"] = result.debug.to_dict()
-            if result.ok:
-                steps.append(f"GET {result.debug.url} answered {result.status}.")
+            answer = engine().send(request, context=context, auth=auth)
+            debug["test_request"] = answer.debug.to_dict()
+            if answer.ok:
+                steps.append(f"GET {answer.debug.url} answered {answer.status}.")
             else:
                 ok = False
-                steps.append(result.error.message if result.error else "The test request failed.")
+                steps.append(answer.error.message if answer.error else "The test request failed.")
         elif exercised.needs_test_url:
             steps.append("Give a test URL to check that an API accepts them.")
     except (ConnectorError, DecryptionError) as error:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
+from accounts.request_types import EnrichRequest
 from accounts.workspaces import workspaces_for_user
 
 
-def workspace(request: HttpRequest) -> dict[str, Any]:
+def workspace(request: EnrichRequest) -> dict[str, Any]:
     current = getattr(request, "workspace", None)
-    if current is None:
+    # The middleware sets a workspace for signed-in users only.
+    if current is None or not request.user.is_authenticated:
         return {"workspace": None, "membership": None, "workspaces": ()}
     return {
         "workspace": current,
-        "membership": request.membership,  # type: ignore[attr-defined]
+        "membership": request.membership,
         # Lazy: evaluated only by pages that render the switcher.
         "workspaces": workspaces_for_user(user=request.user),
     }

@@ -7,21 +7,22 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.exceptions import NotOwner
+from accounts.request_types import EnrichRequest
 
 
 def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Send a signed-in user without any workspace to create one first."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if getattr(request, "workspace", None) is None:
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 return HttpResponseClientRedirect(reverse("workspace_create"))
             return redirect("workspace_create")
         return view(request, *args, **kwargs)
@@ -39,11 +40,11 @@ def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         membership = getattr(request, "membership", None)
         if membership is None or not membership.is_owner:
             message = str(NotOwner())
-            if request.method == "GET" and not request.htmx:  # type: ignore[attr-defined]
+            if request.method == "GET" and not request.htmx:
                 messages.error(request, message)
                 return redirect(request.path.rstrip("/").rsplit("/", 1)[0] + "/")
             return HttpResponseForbidden(message)

@@ -25,8 +25,10 @@ class ThrottledSignInForm(AuthenticationForm):
         username = self.cleaned_data.get("username")
         if username is None or not self.cleaned_data.get("password"):
             return super().clean()
+        request = self.request
+        assert request is not None  # the sign-in views pass it: the client is a throttling key
         try:
-            sign_in_throttle.sign_in_check(request=self.request, username=username)
+            sign_in_throttle.sign_in_check(request=request, username=username)
         except SignInLocked as locked:
             raise forms.ValidationError(str(locked), code="locked") from None
         except SignInUnavailable as unavailable:
@@ -35,11 +37,11 @@ class ThrottledSignInForm(AuthenticationForm):
             cleaned = super().clean()
         except forms.ValidationError as refused:
             try:
-                sign_in_throttle.sign_in_failed(request=self.request, username=username)
+                sign_in_throttle.sign_in_failed(request=request, username=username)
             except SignInUnavailable as unavailable:
                 raise forms.ValidationError(str(unavailable), code="unavailable") from refused
             raise
-        sign_in_throttle.sign_in_succeeded(request=self.request, username=username)
+        sign_in_throttle.sign_in_succeeded(request=request, username=username)
         return cleaned
 
     @property

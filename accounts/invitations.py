@@ -14,7 +14,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -50,7 +50,7 @@ def _open() -> QuerySet[Invitation]:
     return Invitation.objects.filter(status=Invitation.Status.PENDING, created_at__gte=since)
 
 
-def _identifiers_of(user: AbstractBaseUser) -> list[str]:
+def _identifiers_of(user: User) -> list[str]:
     names = [_identifier(user.get_username())]
     email = _identifier(getattr(user, "email", "") or "")
     if email:
@@ -105,7 +105,7 @@ def pending_invitations_of(*, workspace: Workspace) -> QuerySet[Invitation]:
     return _open().filter(workspace=workspace).select_related("invited_by")
 
 
-def invitations_for(*, user: AbstractBaseUser) -> QuerySet[Invitation]:
+def invitations_for(*, user: User) -> QuerySet[Invitation]:
     """The open invitations addressed to ``user``'s username or email, but not to a workspace
     they are in already."""
     return (
@@ -117,7 +117,7 @@ def invitations_for(*, user: AbstractBaseUser) -> QuerySet[Invitation]:
 
 
 @transaction.atomic
-def invitation_accept(*, invitation_id: int, user: AbstractBaseUser) -> Membership:
+def invitation_accept(*, invitation_id: int, user: User) -> Membership:
     """Join the invitation's workspace as a member. Only its invitee may; anyone else (and an
     expired or answered invitation) gets ``InvitationNotFound``."""
     invitation = _invitation_of(invitation_id=invitation_id, user=user)
@@ -132,7 +132,7 @@ def invitation_accept(*, invitation_id: int, user: AbstractBaseUser) -> Membersh
 
 
 @transaction.atomic
-def invitation_decline(*, invitation_id: int, user: AbstractBaseUser) -> Invitation:
+def invitation_decline(*, invitation_id: int, user: User) -> Invitation:
     """Say no to an invitation; the owners see it leave their pending list."""
     invitation = _invitation_of(invitation_id=invitation_id, user=user)
     invitation.status = Invitation.Status.DECLINED
@@ -161,7 +161,7 @@ def invitation_revoke(
     return invitation
 
 
-def _invitation_of(*, invitation_id: int, user: AbstractBaseUser) -> Invitation:
+def _invitation_of(*, invitation_id: int, user: User) -> Invitation:
     invitation = (
         _open()
         .select_for_update(of=("self",))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from accounts.request_types import EnrichRequest
 from accounts.workspaces import membership_for
 
 SESSION_KEY = "workspace_id"
@@ -21,16 +22,16 @@ class CurrentWorkspaceMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.membership = None  # type: ignore[attr-defined]
-        request.workspace = None  # type: ignore[attr-defined]
+    def __call__(self, request: EnrichRequest) -> HttpResponse:
+        request.membership = None
+        request.workspace = None
         if request.user.is_authenticated:
             membership = membership_for(
                 user=request.user, workspace_id=request.session.get(SESSION_KEY)
             )
             if membership is not None:
-                request.membership = membership  # type: ignore[attr-defined]
-                request.workspace = membership.workspace  # type: ignore[attr-defined]
+                request.membership = membership
+                request.workspace = membership.workspace
                 if request.session.get(SESSION_KEY) != membership.workspace_id:
                     request.session[SESSION_KEY] = membership.workspace_id
         return self.get_response(request)

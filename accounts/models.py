@@ -128,7 +128,9 @@ class Invitation(models.Model):
 
 #: The auth types registered in ``connectors.auth_types``, named as each type names itself:
 #: a type added there appears here at once.
-AuthType = models.TextChoices(
+# Enum's functional API: mypy models it for Enum itself only and reads this call as making
+# one TextChoices member, hence the ignore.
+AuthType: type[models.TextChoices] = models.TextChoices(  # type: ignore[call-overload]
     "AuthType",
     [(name.upper(), (name, auth_types.get(name).label)) for name in auth_types.names()],
 )
@@ -181,7 +183,10 @@ class Account(Authored):
         help_text="Random public identifier: names the account's JWKS URL and is bound into "
         "the ciphertext of its secrets. Never the database id.",
     )
-    name = models.CharField(max_length=100, help_text="Shown when a column picks an account.")
+    NAME_MAX_LENGTH = 100
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH, help_text="Shown when a column picks an account."
+    )
     auth_type = models.CharField(
         max_length=40,
         choices=auth_type_choices,

@@ -60,6 +60,7 @@ class ObjectChoiceField(forms.ModelChoiceField):
     number up in the database and lets the overflow through as a server error."""
 
     def to_python(self, value: Any) -> Any:
+        assert self.queryset is not None  # set by every use: the field looks choices up in it
         posted = value not in self.empty_values and not isinstance(value, self.queryset.model)
         if posted and parse_id(value) is None:
             message = self.error_messages["invalid_choice"]

@@ -6,7 +6,7 @@ Each change answers the ``secret-list`` region for htmx and redirects otherwise.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -22,42 +22,43 @@ from accounts.exceptions import (
 )
 from accounts.forms import SecretForm, SecretReplaceForm
 from accounts.models import Secret
+from accounts.request_types import WorkspaceRequest
 
 TEMPLATE = "accounts/secret_list.html"
 
 
-def secret_for_request(request: HttpRequest, secret_id: int) -> Secret:
+def secret_for_request(request: WorkspaceRequest, secret_id: int) -> Secret:
     """The current workspace's secret ``secret_id``; another workspace's is a 404."""
-    return get_object_or_404(Secret, pk=secret_id, workspace=request.workspace)  # type: ignore[attr-defined]
+    return get_object_or_404(Secret, pk=secret_id, workspace=request.workspace)
 
 
-def _render_list(request: HttpRequest, form: SecretForm | None = None) -> HttpResponse:
-    template = TEMPLATE + ("#secret-list" if request.htmx else "")  # type: ignore[attr-defined]
+def _render_list(request: WorkspaceRequest, form: SecretForm | None = None) -> HttpResponse:
+    template = TEMPLATE + ("#secret-list" if request.htmx else "")
     context = {
-        "secrets": workspace_secrets.secrets_for_list(workspace=request.workspace),  # type: ignore[attr-defined]
+        "secrets": workspace_secrets.secrets_for_list(workspace=request.workspace),
         "form": form or SecretForm(),
     }
     return render(request, template, context)
 
 
-def _after_change(request: HttpRequest) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
+def _after_change(request: WorkspaceRequest) -> HttpResponse:
+    if request.htmx:
         return _render_list(request)
     return redirect("secret_list")
 
 
 @workspace_required
 @vary_on_headers("HX-Request")
-def secret_list(request: HttpRequest) -> HttpResponse:
+def secret_list(request: WorkspaceRequest) -> HttpResponse:
     """The secrets, and (owners) the form that adds one."""
     form = SecretForm(request.POST or None)
     if request.method == "POST":
-        if not request.membership.is_owner:  # type: ignore[attr-defined]
+        if not request.membership.is_owner:
             return HttpResponseForbidden(str(NotOwner()))
         if form.is_valid():
             try:
                 secret = workspace_secrets.secret_create(
-                    workspace=request.workspace,  # type: ignore[attr-defined]
+                    workspace=request.workspace,
                     name=form.cleaned_data["name"],
                     value=form.cleaned_data["value"],
                     created_by=request.user,
@@ -75,7 +76,7 @@ def secret_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_required
 @owner_required
-def secret_replace(request: HttpRequest, secret_id: int) -> HttpResponse:
+def secret_replace(request: WorkspaceRequest, secret_id: int) -> HttpResponse:
     secret = secret_for_request(request, secret_id)
     form = SecretReplaceForm(request.POST)
     if form.is_valid():
@@ -95,7 +96,7 @@ def secret_replace(request: HttpRequest, secret_id: int) -> HttpResponse:
 @require_POST
 @workspace_required
 @owner_required
-def secret_delete(request: HttpRequest, secret_id: int) -> HttpResponse:
+def secret_delete(request: WorkspaceRequest, secret_id: int) -> HttpResponse:
     secret = secret_for_request(request, secret_id)
     workspace_secrets.secret_delete(secret=secret)
     messages.success(request, f"Secret {secret.name} deleted.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,7 +18,8 @@ from accounts.decorators import workspace_required
 from accounts.exceptions import AccountsError, InvitationNotFound
 from accounts.forms import InviteForm, SignUpForm, ThrottledSignInForm, WorkspaceForm
 from accounts.middleware import SESSION_KEY
-from accounts.models import Membership
+from accounts.models import Invitation, Membership
+from accounts.request_types import SignedInRequest, WorkspaceRequest
 
 
 class LoginView(auth_views.LoginView):
@@ -25,12 +29,13 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
     form_class = ThrottledSignInForm
 
-    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not get_user_model().objects.exists():
             return redirect("sign_up")
         return super().dispatch(request, *args, **kwargs)
 
-    def form_invalid(self, form: ThrottledSignInForm) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        assert isinstance(form, ThrottledSignInForm)  # this view's form_class
         response = super().form_invalid(form)
         response.status_code = form.status_code
         return response
@@ -64,7 +69,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sign_up.html", {"form": form})
 
 
-def workspace_list(request: HttpRequest) -> HttpResponse:
+def workspace_list(request: SignedInRequest) -> HttpResponse:
     memberships = (
         Membership.objects.filter(user=request.user)
         .select_related("workspace")
@@ -77,7 +82,7 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def workspace_create(request: HttpRequest) -> HttpResponse:
+def workspace_create(request: SignedInRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         workspace = workspaces.workspace_create(name=form.cleaned_data["name"], owner=request.user)
@@ -92,7 +97,7 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def workspace_switch(request: HttpRequest, workspace_id: int) -> HttpResponse:
+def workspace_switch(request: SignedInRequest, workspace_id: int) -> HttpResponse:
     membership = workspaces.workspace_open(user=request.user, workspace_id=workspace_id)
     if membership is None:
         raise Http404("No such workspace.")
@@ -102,7 +107,7 @@ def workspace_switch(request: HttpRequest, workspace_id: int) -> HttpResponse:
 
 
 @workspace_required
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: WorkspaceRequest) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -121,7 +126,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
                 "or when they sign up with that username or email.",
             )
             return redirect("member_list")
-    pending = ()
+    pending: Iterable[Invitation] = ()
     if request.membership.is_owner:
         pending = invitations.pending_invitations_of(workspace=request.workspace)
     return render(
@@ -136,7 +141,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def invitation_accept(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_accept(request: SignedInRequest, invitation_id: int) -> HttpResponse:
     """Join the workspace of one of the user's own invitations, and open it."""
     try:
         membership = invitations.invitation_accept(invitation_id=invitation_id, user=request.user)
@@ -149,7 +154,7 @@ def invitation_accept(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @require_POST
-def invitation_decline(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_decline(request: SignedInRequest, invitation_id: int) -> HttpResponse:
     try:
         invitation = invitations.invitation_decline(invitation_id=invitation_id, user=request.user)
     except InvitationNotFound:
@@ -160,7 +165,7 @@ def invitation_decline(request: HttpRequest, invitation_id: int) -> HttpResponse
 
 @require_POST
 @workspace_required
-def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: WorkspaceRequest, invitation_id: int) -> HttpResponse:
     try:
         invitation = invitations.invitation_revoke(
             workspace=request.workspace, revoked_by=request.membership, invitation_id=invitation_id
@@ -176,7 +181,7 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_remove(request: WorkspaceRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
     leaving = membership.pk == request.membership.pk
     try:
@@ -198,7 +203,7 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_role(request: WorkspaceRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership, pk=membership_id, workspace=request.workspace)
     role = request.POST.get("role", "")
     if role not in Membership.Role.values:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from accounts import crypto
@@ -65,7 +65,7 @@ def _checked_value(value: str) -> str:
 
 
 def secret_create(
-    *, workspace: Workspace, name: str, value: str, created_by: AbstractBaseUser | None
+    *, workspace: Workspace, name: str, value: str, created_by: User | None
 ) -> Secret:
     """Add a secret; the name is unique in the workspace."""
     name, value = _checked_name(name), _checked_value(value)
@@ -81,7 +81,7 @@ def secret_create(
     return secret
 
 
-def secret_replace(*, secret: Secret, value: str, updated_by: AbstractBaseUser | None) -> Secret:
+def secret_replace(*, secret: Secret, value: str, updated_by: User | None) -> Secret:
     """Give a secret a new value (templates that use it get it on their next run)."""
     secret.ciphertext = crypto.encrypt(_checked_value(value), binding=secret.binding)
     secret.updated_by = updated_by
@@ -91,7 +91,7 @@ def secret_replace(*, secret: Secret, value: str, updated_by: AbstractBaseUser |
 
 @transaction.atomic
 def secret_set(
-    *, workspace: Workspace, name: str, value: str, set_by: AbstractBaseUser | None
+    *, workspace: Workspace, name: str, value: str, set_by: User | None
 ) -> tuple[Secret, bool]:
     """Create the secret or replace its value; returns it and whether it was created."""
     name = _checked_name(name)

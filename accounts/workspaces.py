@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -15,12 +15,12 @@ from django.utils import timezone
 from accounts.exceptions import LastOwner, NotOwner, SignUpClosed
 from accounts.models import Membership, Workspace
 
-User = get_user_model()
+UserModel = get_user_model()
 
 
 def sign_up_open() -> bool:
     """The first user can always sign up; after that, only when the server allows it."""
-    return settings.ENRICH_OPEN_SIGNUP or not User.objects.exists()
+    return settings.ENRICH_OPEN_SIGNUP or not UserModel.objects.exists()
 
 
 @transaction.atomic
@@ -28,8 +28,8 @@ def user_sign_up(*, username: str, email: str, password: str, workspace_name: st
     """Create a user and the workspace they own. The very first user also gets the admin site."""
     if not sign_up_open():
         raise SignUpClosed()
-    first_user = not User.objects.exists()
-    user = User.objects.create_user(
+    first_user = not UserModel.objects.exists()
+    user = UserModel.objects.create_user(
         username=username,
         email=email,
         password=password,
@@ -40,7 +40,7 @@ def user_sign_up(*, username: str, email: str, password: str, workspace_name: st
 
 
 @transaction.atomic
-def workspace_create(*, name: str, owner: AbstractBaseUser) -> Workspace:
+def workspace_create(*, name: str, owner: User) -> Workspace:
     """Create a workspace with ``owner`` as its first owner; it is the one they use now."""
     workspace = Workspace.objects.create(name=name.strip())
     Membership.objects.create(
@@ -49,12 +49,12 @@ def workspace_create(*, name: str, owner: AbstractBaseUser) -> Workspace:
     return workspace
 
 
-def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
+def workspaces_for_user(*, user: User) -> QuerySet[Workspace]:
     """The workspaces ``user`` belongs to, for the switcher."""
     return Workspace.objects.filter(memberships__user=user).order_by("name", "pk")
 
 
-def membership_for(*, user: AbstractBaseUser, workspace_id: int | None) -> Membership | None:
+def membership_for(*, user: User, workspace_id: int | None) -> Membership | None:
     """The user's membership in ``workspace_id``, or else in the workspace they used last.
 
     Never the first by name: a workspace someone else named "AAA" and put the user in must
@@ -68,7 +68,7 @@ def membership_for(*, user: AbstractBaseUser, workspace_id: int | None) -> Membe
     return memberships.order_by(F("last_used_at").desc(nulls_last=True), "created_at", "pk").first()
 
 
-def workspace_open(*, user: AbstractBaseUser, workspace_id: int) -> Membership | None:
+def workspace_open(*, user: User, workspace_id: int) -> Membership | None:
     """Note that ``user`` now works in ``workspace_id``, so their next sign-in opens it again.
 
     None when they are not a member (the caller answers 404).

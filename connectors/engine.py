@@ -339,10 +339,11 @@ class _CountedAuth(httpx.Auth):
                 return
 
 
-def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str | bytes]]:
+def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     # httpx encodes str header values as ASCII and raises on anything else; cell values are often
-    # not ASCII, and UTF-8 bytes are what APIs that accept them expect.
-    return [(name, value if value.isascii() else value.encode()) for name, value in headers]
+    # not ASCII, and UTF-8 bytes are what APIs that accept them expect. Names are RFC 9110
+    # tokens (config.valid_header_name), so ASCII; httpx stores both as these same bytes.
+    return [(name.encode("ascii"), value.encode()) for name, value in headers]
 
 
 def _default_rate_limit_key(url: httpx.URL, limit: RateLimitConfig) -> str:

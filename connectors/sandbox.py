@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import BuiltinMethodType
-from typing import Any
+from typing import Any, AnyStr
 
 from jinja2 import StrictUndefined, nodes, pass_context, pass_environment
 from jinja2.environment import Environment
@@ -318,7 +318,7 @@ def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> Any:
     return text.replace(old, new, -1 if count is None else count)
 
 
-def _join_checked(separator: Any, items: list[Any]) -> Any:
+def _join_checked(separator: AnyStr, items: list[AnyStr]) -> AnyStr:
     size = sum(map(len, items)) + len(separator) * max(len(items) - 1, 0)
     if size > MAX_STRING_LENGTH:
         raise SandboxLimitError(f"join() would exceed {MAX_STRING_LENGTH:,} characters")
@@ -344,9 +344,18 @@ def _check_translate(text: str, table: Any) -> None:
         raise SandboxLimitError(f"translate() would exceed {MAX_STRING_LENGTH:,} characters")
 
 
-_WORDS = {str: re.compile(r"\S+"), bytes: re.compile(rb"\S+")}
-_LINE_BREAKS = {str: re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]"),
-                bytes: re.compile(rb"\r\n|[\n\r]")}  # fmt: skip
+_WORDS = re.compile(r"\S+")
+_WORDS_BYTES = re.compile(rb"\S+")
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_BREAKS_BYTES = re.compile(rb"\r\n|[\n\r]")
+
+
+def _count_matches(
+    text: str | bytes, pattern: re.Pattern[str], bytes_pattern: re.Pattern[bytes]
+) -> int:
+    if isinstance(text, str):
+        return sum(1 for _ in pattern.finditer(text))
+    return sum(1 for _ in bytes_pattern.finditer(text))
 
 
 def _check_split(
@@ -358,10 +367,13 @@ def _check_split(
     if isinstance(limit, int) and 0 <= limit < MAX_SEQUENCE_LENGTH:
         return
     if name == "splitlines":
-        pieces = sum(1 for _ in _LINE_BREAKS[type(text)].finditer(text)) + 1
+        pieces = _count_matches(text, _LINE_BREAKS, _LINE_BREAKS_BYTES) + 1
     elif separator is None:
-        pieces = sum(1 for _ in _WORDS[type(text)].finditer(text))
-    elif isinstance(separator, type(text)) and separator:
+        pieces = _count_matches(text, _WORDS, _WORDS_BYTES)
+    # One arm per type, not one `or`: each arm narrows text and separator to the same type.
+    elif isinstance(text, str) and isinstance(separator, str) and separator:  # noqa: SIM114
+        pieces = text.count(separator) + 1
+    elif isinstance(text, bytes) and isinstance(separator, bytes) and separator:
         pieces = text.count(separator) + 1
     else:
         return  # the method itself refuses an empty or mistyped separator

@@ -120,9 +120,10 @@ def check_secret_flow(tree: nodes.Node) -> None:
         for child in parent.iter_child_nodes()
     ]
     for parent, child in pairs:
-        named = isinstance(child, nodes.Name) and child.name == "get_secret"
+        if not (isinstance(child, nodes.Name) and child.name == "get_secret"):
+            continue
         called = isinstance(parent, nodes.Call) and parent.node is child
-        if named and (child.ctx != "load" or not called):
+        if child.ctx != "load" or not called:
             raise TemplateError(
                 "get_secret() can only be called directly, as get_secret('NAME'); "
                 f"this template uses the name get_secret in {_describe_use(parent)}."

@@ -14,7 +14,8 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable
-from http.cookiejar import CookieJar, CookiePolicy, DefaultCookiePolicy
+from http.cookiejar import Cookie, CookieJar, CookiePolicy, DefaultCookiePolicy
+from urllib.request import Request
 
 import httpcore
 import httpx
@@ -29,7 +30,10 @@ DEFAULT_LIMITS = httpx.Limits(
     max_connections=256, max_keepalive_connections=64, keepalive_expiry=30.0
 )
 
-SocketOption = tuple[int, int, int | bytes] | tuple[int, int, None, int]
+# As httpcore's backends declare it (httpcore._backends.base.SOCKET_OPTION).
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 
 class GuardedNetworkBackend(httpcore.SyncBackend):
@@ -94,10 +98,10 @@ class GuardedTransport(httpx.HTTPTransport):
 class _RefuseAllCookies(DefaultCookiePolicy):
     # The client is shared by every workspace of the process: a cookie one API sets must never
     # ride along on another workspace's request.
-    def set_ok(self, cookie: object, request: object) -> bool:  # type: ignore[override]
+    def set_ok(self, cookie: Cookie, request: Request) -> bool:
         return False
 
-    def return_ok(self, cookie: object, request: object) -> bool:  # type: ignore[override]
+    def return_ok(self, cookie: Cookie, request: Request) -> bool:
         return False
 
 

@@ -101,8 +101,8 @@ def mark_url_parts(tree: nodes.Template) -> nodes.Template:
                 )
             node.nodes = marked
             return
-        for child in node.iter_child_nodes():
-            visit(child)
+        for inner in node.iter_child_nodes():
+            visit(inner)
 
     visit(tree)
     return tree

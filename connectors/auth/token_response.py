@@ -73,7 +73,7 @@ def expires_in(payload: Any) -> float | None:
     if not isinstance(payload, dict):
         return None
     value = payload.get("expires_in")
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     try:
         seconds = float(value)
