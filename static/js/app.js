@@ -51,6 +51,11 @@ document.addEventListener("toggle", (event) => {
   }
   panel.classList.add("menu__panel--placed");
 }, true); // "toggle" does not bubble
+// Menus are hidden until placed only once this script runs; one opened before is placed now.
+document.documentElement.classList.add("menus-placed");
+for (const menu of document.querySelectorAll("details.menu[open]:not(.grid__menu)")) {
+  menu.dispatchEvent(new Event("toggle"));
+}
 
 // A confirm step loaded by htmx into the page's dialog opens as a modal: the focus goes to its
 // main button; Escape or "Cancel" closes it, and so does sending its form.

@@ -200,6 +200,8 @@
     panel.style.overflowY = "auto";
     panel.classList.add("menu__panel--placed");
   }, true); // "toggle" does not bubble
+  // A column menu opened before this script ran is placed now.
+  document.querySelectorAll("#grid .grid__menu[open]").forEach((menu) => menu.dispatchEvent(new Event("toggle")));
   function closeColumnMenus() {
     document.querySelectorAll("#grid .grid__menu[open]").forEach((menu) => menu.removeAttribute("open"));
   }
