@@ -545,9 +545,17 @@ def _host(parts: SplitResult | None) -> str | None:
     return host if _HOST.fullmatch(host) else None
 
 
+#: A plain email address, the common case ``domain`` answers without parsing a URL.
+_PLAIN_EMAIL = re.compile(r"[^\s@/<>\"'\\,;:()\[\]]+@([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)")
+
+
 def domain(value: Any) -> str | None:
     """The domain of an email address or a URL, lower case and without ``www.``."""
     text = _text("domain", value).strip()
+    plain = _PLAIN_EMAIL.fullmatch(text)
+    if plain is not None:
+        host = plain.group(1).lower().rstrip(".")
+        return strip_www(host) if "." in host else None
     head = text if _SCHEME.match(text) else text.split("/", 1)[0]
     if "@" in head and not _SCHEME.match(text):
         text = head.rpartition("@")[2].strip().strip("<>").strip()
