@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import post_save, pre_delete
 
 
 class EnrichmentConfig(AppConfig):
@@ -23,17 +23,23 @@ class EnrichmentConfig(AppConfig):
             sender="enrichment.EnrichmentColumn",
             dispatch_uid="enrichment-delete-fields",
         )
-        # A change of a table's computed columns changes its dependency graph.
-        for sender in ("enrichment.EnrichmentColumn", "enrichment.ResultField", "enrich.Column"):
-            post_save.connect(_forget_graph, sender=sender, dispatch_uid=f"graph-save-{sender}")
-            post_delete.connect(_forget_graph, sender=sender, dispatch_uid=f"graph-del-{sender}")
+        # A change of a table's computed columns changes its dependency graph (in every
+        # process: the version is in the database). Deletes are seen before the cascade.
+        for sender in ("enrichment.EnrichmentColumn", "enrichment.ResultField"):
+            post_save.connect(_graph_changed, sender=sender, dispatch_uid=f"graph-save-{sender}")
+            pre_delete.connect(_graph_changed, sender=sender, dispatch_uid=f"graph-del-{sender}")
 
 
-def _forget_graph(**_: object) -> None:
-    # Every table's: a cascade may have deleted what would name the table.
-    from enrich.enrichment.dependencies import forget_graph
+def _graph_changed(*, instance, signal, **_: object) -> None:
+    from enrich.enrichment.dependencies import graph_changed
+    from enrich.models import Column
 
-    forget_graph()
+    table_id = (
+        Column.objects.filter(pk=instance.column_id).values_list("table_id", flat=True).first()
+    )
+    if table_id is not None:
+        # A delete may be the table's own cascade: bump a version that exists, create none.
+        graph_changed(table_id=table_id, create=signal is post_save)
 
 
 def _delete_result_field_columns(*, instance, **_: object) -> None:

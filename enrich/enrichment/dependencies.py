@@ -11,11 +11,12 @@ enrichment's cell, once written, propagates again from its own column.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from enrich.enrichment.models import EnrichmentColumn, ResultField
+from django.db.models import F
+
+from enrich.enrichment.models import EnrichmentColumn, ResultField, TableEnrichmentSettings
 from enrich.models import ColumnKind
 
 
@@ -124,28 +125,51 @@ def graph_of(*, table_id: int) -> ComputedGraph:
     return ComputedGraph(nodes)
 
 
-_cache: dict[int, tuple[float, ComputedGraph]] = {}
+_cache: dict[int, tuple[int, ComputedGraph]] = {}
 _cache_lock = threading.Lock()
-#: A worker reuses a table's graph this long (one read per table, not per cell written);
-#: column changes reach workers within it, and this process at once (``forget_graph``).
-GRAPH_CACHE_S = 3.0
+
+
+def graph_version(*, table_id: int) -> int:
+    """How many times the table's computed columns changed (one small query)."""
+    found = (
+        TableEnrichmentSettings.objects.filter(table_id=table_id)
+        .values_list("graph_version", flat=True)
+        .first()
+    )
+    return found or 0
 
 
 def cached_graph(*, table_id: int) -> ComputedGraph:
-    """``graph_of``, reused for ``GRAPH_CACHE_S`` in this process."""
-    now = time.monotonic()
+    """``graph_of``, reused by this process until the table's computed columns change: one
+    query to check the version instead of two to read the graph (every cell a worker writes
+    asks what reads it)."""
+    version = graph_version(table_id=table_id)
     with _cache_lock:
         found = _cache.get(table_id)
-    if found is not None and found[0] > now:
+    if found is not None and found[0] == version:
         return found[1]
     graph = graph_of(table_id=table_id)
     with _cache_lock:
-        _cache[table_id] = (now + GRAPH_CACHE_S, graph)
+        _cache[table_id] = (version, graph)
     return graph
 
 
+def graph_changed(*, table_id: int, create: bool = True) -> None:
+    """Record that the table's computed columns changed: every process reads its graph again
+    (``create``: make the table's settings row if it has none)."""
+    with _cache_lock:
+        _cache.pop(table_id, None)
+    bumped = TableEnrichmentSettings.objects.filter(table_id=table_id).update(
+        graph_version=F("graph_version") + 1
+    )
+    if not bumped:
+        TableEnrichmentSettings.objects.get_or_create(
+            table_id=table_id, defaults={"graph_version": 1}
+        )
+
+
 def forget_graph(*, table_id: int | None = None) -> None:
-    """Drop the cached graph of a table whose computed columns changed (or every graph)."""
+    """Drop this process's cached graphs (tests whose rolled-back database reuses ids)."""
     with _cache_lock:
         if table_id is None:
             _cache.clear()

@@ -7,12 +7,15 @@ can overwrite the other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 
 from enrich.models import Column, Row, Table
+
+if TYPE_CHECKING:
+    from accounts.models import Account
 
 
 class EnrichmentColumn(models.Model):
@@ -57,6 +60,10 @@ class EnrichmentColumn(models.Model):
         help_text="Column keys the templates and condition read (from their syntax tree).",
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not stored: a waterfall's steps' accounts, read once per loaded column (see
+    # ``kinds.waterfall``).
+    _step_accounts: dict[int, Account]
 
     def __str__(self) -> str:
         return self.column.label
@@ -107,6 +114,11 @@ class TableEnrichmentSettings(models.Model):
     auto_update = models.BooleanField(
         default=True,
         help_text="Off: no column of this table re-runs by itself, whatever its own setting.",
+    )
+    graph_version = models.PositiveIntegerField(
+        default=0,
+        help_text="Counts changes of the table's computed columns, so every process knows when "
+        "its cached dependency graph is out of date.",
     )
 
     def __str__(self) -> str:

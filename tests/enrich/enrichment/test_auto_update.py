@@ -65,7 +65,7 @@ def test_writing_the_same_value_again_runs_nothing(leads, columns) -> None:
 
 def test_the_table_switch_overrides_the_columns(leads, columns) -> None:
     run_everything(columns)
-    TableEnrichmentSettings.objects.create(table=leads, auto_update=False)
+    TableEnrichmentSettings.objects.update_or_create(table=leads, defaults={"auto_update": False})
     row = Row.objects.filter(table=leads).order_by("position").first()
     row.values["email"] = "other@example.test"
     assert cells_changed(row=row, column_keys={"email"}) == []

@@ -215,3 +215,21 @@ def test_the_formula_panel_previews_saves_and_edits(client, people) -> None:
     domain.column.refresh_from_db()
     assert domain.column.label == "Company domain"
     assert values(people, "domain") == ["ANALYTICAL.EXAMPLE", None, "例え.JP"]
+
+
+def test_a_process_sees_a_new_column_in_the_graph_at_once(people) -> None:
+    """A worker keeps a table's dependency graph between cells; another process changing the
+    table's computed columns makes it read the graph again (a version in the database)."""
+    from enrich.enrichment import dependencies
+
+    domain = add_formula(people, "Domain", "domain(row.email)")
+    before = dependencies.cached_graph(table_id=people.pk)
+    assert not before.downstream({domain.column.key})
+    stale = dependencies._cache[people.pk]
+
+    add_formula(people, "Shout", f"upper(row.{domain.column.key})")
+    # As in a worker that cached the graph before the column was added elsewhere.
+    dependencies._cache[people.pk] = stale
+
+    after = dependencies.cached_graph(table_id=people.pk)
+    assert [node.key for node in after.downstream({domain.column.key})] == ["shout"]
