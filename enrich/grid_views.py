@@ -3,14 +3,17 @@ plain POST with a redirect to the table, so the page works without JavaScript to
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import workspace_required
+from accounts.request_types import WorkspaceRequest
 from enrich import columns as column_services
 from enrich import rows as row_services
+from enrich.computed import provider as computed_columns
 from enrich.exceptions import TableError
 from enrich.forms import (
     CellForm,
@@ -23,24 +26,25 @@ from enrich.forms import (
     RowDeleteForm,
 )
 from enrich.grid import TAIL, visible_rows
+from enrich.kinds import COMPUTED_KINDS
 from enrich.models import Column, Row, Table
-from enrich.views import TEMPLATE, render_grid, table_for_request
+from enrich.views import render_grid, table_for_request
 
 
-def _column_for_request(request: HttpRequest, column_id: int) -> Column:
+def _column_for_request(request: WorkspaceRequest, column_id: int) -> Column:
     return get_object_or_404(
         Column.objects.select_related("table"),
         pk=column_id,
-        table__workspace=request.workspace,  # type: ignore[attr-defined]
+        table__workspace=request.workspace,
         import_job__isnull=True,
     )
 
 
 def _grid_after_change(
-    request: HttpRequest, table: Table, *, cursor: str = "", keep_view: bool = True
+    request: WorkspaceRequest, table: Table, *, cursor: str = "", keep_view: bool = True
 ) -> HttpResponse:
     """The refreshed grid for htmx (keeping the search and sort), else back to the table."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         params = {}
         if keep_view:
             params = {"sort": request.POST.get("sort", ""), "q": request.POST.get("q", "")}
@@ -53,15 +57,16 @@ def _grid_after_change(
     return redirect("table_detail", table_id=table.pk)
 
 
-def _form_errors(request: HttpRequest, form: object) -> None:
-    for errors in form.errors.values():  # type: ignore[attr-defined]
+def _form_errors(request: HttpRequest, form: forms.BaseForm) -> None:
+    for errors in form.errors.values():
         for error in errors:
-            messages.error(request, error)
+            # An ErrorList yields each error's message; its stub says ValidationError too.
+            messages.error(request, str(error))
 
 
 @workspace_required
 @require_POST
-def column_add(request: HttpRequest, table_id: int) -> HttpResponse:
+def column_add(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     table = table_for_request(request, table_id)
     form = ColumnAddForm(request.POST)
     if form.is_valid():
@@ -80,7 +85,7 @@ def column_add(request: HttpRequest, table_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def column_rename(request: HttpRequest, column_id: int) -> HttpResponse:
+def column_rename(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
     form = ColumnRenameForm(request.POST)
     if form.is_valid():
@@ -95,7 +100,7 @@ def column_rename(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def column_kind(request: HttpRequest, column_id: int) -> HttpResponse:
+def column_kind(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
     form = ColumnKindForm(request.POST)
     if form.is_valid():
@@ -119,7 +124,7 @@ def column_kind(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def column_move(request: HttpRequest, column_id: int) -> HttpResponse:
+def column_move(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
     form = ColumnMoveForm(request.POST)
     if form.is_valid():
@@ -131,7 +136,7 @@ def column_move(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def columns_reorder(request: HttpRequest, table_id: int) -> HttpResponse:
+def columns_reorder(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     table = table_for_request(request, table_id)
     form = ColumnReorderForm(request.POST)
     if form.is_valid():
@@ -143,7 +148,7 @@ def columns_reorder(request: HttpRequest, table_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def column_hide(request: HttpRequest, column_id: int) -> HttpResponse:
+def column_hide(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
     form = ColumnHideForm(request.POST)
     if form.is_valid():
@@ -153,7 +158,7 @@ def column_hide(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def column_delete(request: HttpRequest, column_id: int) -> HttpResponse:
+def column_delete(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
     column_services.column_delete(column=column)
     messages.success(request, f"Column “{column.label}” and its values deleted.")
@@ -162,7 +167,7 @@ def column_delete(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def row_add(request: HttpRequest, table_id: int) -> HttpResponse:
+def row_add(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """Append a row and show the end of the table with it, ready to type into."""
     table = table_for_request(request, table_id)
     row_services.row_add(table=table)
@@ -173,7 +178,7 @@ def row_add(request: HttpRequest, table_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def rows_delete(request: HttpRequest, table_id: int) -> HttpResponse:
+def rows_delete(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     table = table_for_request(request, table_id)
     form = RowDeleteForm(request.POST)
     if form.is_valid():
@@ -186,12 +191,12 @@ def rows_delete(request: HttpRequest, table_id: int) -> HttpResponse:
 
 @workspace_required
 @require_POST
-def cell_update(request: HttpRequest, row_id: int, column_id: int) -> HttpResponse:
+def cell_update(request: WorkspaceRequest, row_id: int, column_id: int) -> HttpResponse:
     """Write one cell; answers with the cell, showing the error and the old value if refused."""
     row = get_object_or_404(
         Row.objects.select_related("table"),
         pk=row_id,
-        table__workspace=request.workspace,  # type: ignore[attr-defined]
+        table__workspace=request.workspace,
     )
     # A row of an import still running is not there yet for the user.
     if not visible_rows(table=row.table).filter(pk=row.pk).exists():
@@ -205,13 +210,28 @@ def cell_update(request: HttpRequest, row_id: int, column_id: int) -> HttpRespon
         except TableError as refused:
             error = str(refused)
     else:
-        error = " ".join(message for errors in form.errors.values() for message in errors)
-    if not request.htmx:  # type: ignore[attr-defined]
+        error = " ".join(str(message) for errors in form.errors.values() for message in errors)
+    if not request.htmx:
         if error:
             messages.error(request, f"{column.label}: {error}")
         return redirect("table_detail", table_id=row.table_id)
-    return render(
-        request,
-        f"{TEMPLATE}#cell",
-        {"row": row, "column": column, "error": error, "table": row.table},
-    )
+    context = {
+        "row": row,
+        "column": column,
+        "error": error,
+        "table": row.table,
+        "computed_kinds": COMPUTED_KINDS,
+    }
+    if not error:
+        # What the edit set off in this row (formulas computed, enrichments queued) is shown
+        # at once: the row's computed cells come along as out-of-band swaps.
+        computed = [
+            other
+            for other in column_services.columns_for_table(table=row.table)
+            if other.kind in COMPUTED_KINDS and not other.hidden
+        ]
+        if computed:
+            row.refresh_from_db(fields=["values"])
+            computed_columns().attach_cells(rows=[row], columns=computed)
+            context["computed_columns"] = computed
+    return render(request, "enrich/_cell_update.html", context)
