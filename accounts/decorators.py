@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpResponseBase, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
@@ -16,11 +16,11 @@ from accounts.exceptions import NotOwner
 from accounts.request_types import EnrichRequest
 
 
-def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def workspace_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Send a signed-in user without any workspace to create one first."""
 
     @wraps(view)
-    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if getattr(request, "workspace", None) is None:
             if request.htmx:
                 return HttpResponseClientRedirect(reverse("workspace_create"))
@@ -30,7 +30,7 @@ def workspace_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     return wrapper
 
 
-def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def owner_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Let only workspace owners through (after ``workspace_required``).
 
     A member who opens an owner's page lands one level up (the list or the read-only view)
@@ -40,7 +40,7 @@ def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     """
 
     @wraps(view)
-    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: EnrichRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         membership = getattr(request, "membership", None)
         if membership is None or not membership.is_owner:
             message = str(NotOwner())

@@ -180,7 +180,7 @@ def column_change_kind(*, column: Column, kind: str) -> KindChange:
         rows = rows.select_for_update()
     path = key_path_param(connection, column.key)
     statement = set_key_statement(connection, db_table=Row._meta.db_table)
-    pending: list[tuple[object, str, int]] = []
+    pending: list[tuple[list[str] | str, str, int]] = []
 
     def flush() -> None:
         if pending:

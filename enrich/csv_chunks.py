@@ -7,7 +7,6 @@ in a thread while the database writes the previous one. Nothing here touches the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,15 +35,19 @@ class RowEncoder:
         width = max((index for index, *_ in targets), default=-1) + 1
         # For each field of a record, '"key":' when it goes to a text column, else "".
         self.text_names = [""] * width
+        self.text_keys: list[tuple[int, str]] = []
         self.typed: list[tuple[int, str, Callable[[str], Any], str]] = []
+        self.typed_keys: list[tuple[int, str, Callable[[str], Any], str]] = []
         self.headers = [""] * width
         for index, key, parse, header in targets:
             name = encode_json_string(key) + ":"
             self.headers[index] = header
             if parse is None:
                 self.text_names[index] = name
+                self.text_keys.append((index, key))
             else:
                 self.typed.append((index, name, parse, header))
+                self.typed_keys.append((index, key, parse, header))
         self.problems = problems
 
     def encode(self, line: int, record: list[str]) -> str:
@@ -66,6 +69,31 @@ class RowEncoder:
                 if value is not None:
                     fields.append(name + VALUES_ENCODER.encode(value))
         return "{" + ",".join(fields) + "}"
+
+    def values(self, line: int, record: list[str]) -> dict[str, Any]:
+        """The record as its row's values, a dict (what ``encode`` writes as text): for rows
+        that are completed before they are written (``FilledRows``)."""
+        if "\x00" in "".join(record):
+            record = self._without_nul(line, record)
+        width = len(record)
+        found = {
+            key: raw
+            for index, key in self.text_keys
+            if index < width and (raw := record[index]) and not raw.isspace()
+        }
+        for index, key, parse, header in self.typed_keys:
+            raw = record[index] if index < width else ""
+            if not raw or raw.isspace():
+                continue
+            try:
+                value = parse(raw)
+            except InvalidValue as error:
+                found[key] = raw
+                self.problems.add(line, f"{header}: {error} Kept as text.")
+            else:
+                if value is not None:
+                    found[key] = value
+        return found
 
     def _without_nul(self, line: int, record: list[str]) -> list[str]:
         # Databases refuse NUL in text; it is never meaningful in a CSV value.
@@ -91,7 +119,7 @@ class FilledRows:
         self.count = 0
 
     def encode(self, line: int, record: list[str]) -> str:
-        values = json.loads(self.encoder.encode(line, record))
+        values = self.encoder.values(line, record)
         if failed := self.fill(values):
             self.errors[self.count] = failed
         self.count += 1
@@ -110,7 +138,7 @@ class Chunk:
 
 
 def read_chunks(
-    reader: CsvReader, encoder: RowEncoder, *, size: int, max_rows: int
+    reader: CsvReader, encoder: RowEncoder | FilledRows, *, size: int, max_rows: int
 ) -> Iterator[Chunk]:
     """The file's rows in chunks of ``size``; the last chunk, maybe empty, carries the
     reader's final counts. Raises ``CsvError`` (``CsvTooManyRows`` past ``max_rows``)."""

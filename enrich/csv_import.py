@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
-from typing import Any
+from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -57,7 +57,7 @@ def import_upload(
     *,
     workspace: Workspace,
     upload: File,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     table: Table | None = None,
     table_name: str = "",
 ) -> ImportJob:
@@ -169,7 +169,10 @@ def import_start(*, job: ImportJob, background: bool) -> ImportJob:
     if job.status != ImportJob.Status.QUEUED:
         raise ImportNotAllowed("This import is not waiting to start.")
     if not background:
-        job = import_run(job_id=job.pk)
+        ran = import_run(job_id=job.pk)
+        # The job is queued (checked above), so import_run found it and ran it.
+        assert ran is not None
+        job = ran
         if job.status == ImportJob.Status.FAILED:
             # The caller shows the error where the file was chosen; no empty table is left.
             import_remove_failed_table(job=job)
@@ -185,12 +188,12 @@ def import_should_run_in_background(*, job: ImportJob) -> bool:
     return job.bytes_total > settings.ENRICH_CSV_INLINE_MAX_KB * 1024
 
 
-def import_run(*, job_id: int) -> ImportJob:
+def import_run(*, job_id: int) -> ImportJob | None:
     """Import the whole file of a queued job, or nothing. Safe to run twice: a job already
     finished is left alone, and one interrupted mid-way (a worker died) starts over."""
     job = ImportJob.objects.select_related("table").filter(pk=job_id).first()
     if job is None or job.status not in {ImportJob.Status.QUEUED, ImportJob.Status.RUNNING}:
-        return job  # type: ignore[return-value]
+        return job
     _discard_staged(job)
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
     job.status = ImportJob.Status.RUNNING
@@ -236,15 +239,14 @@ def import_jobs_in_progress(*, table: Table) -> QuerySet[ImportJob]:
     ).order_by("created_at")
 
 
-def _import_rows(job: ImportJob, stream: Any) -> None:
+def _import_rows(job: ImportJob, stream: IO[bytes]) -> None:
     reader = _reader(stream, detect_format(stream))
-    encoder: RowEncoder | FilledRows = RowEncoder(
-        _targets(job, headers=reader.headers), problems=reader.problems
-    )
+    row_encoder = RowEncoder(_targets(job, headers=reader.headers), problems=reader.problems)
+    encoder: RowEncoder | FilledRows = row_encoder
     # A table with formulas: each row is completed as it is read, before it is written.
     fill = computed_columns().row_filler(table=job.table)
     if fill is not None:
-        encoder = FilledRows(encoder, fill)
+        encoder = FilledRows(row_encoder, fill)
     position = next_row_position(table=job.table)
     imported = 0
     chunks = read_chunks(reader, encoder, size=CHUNK_ROWS, max_rows=settings.ENRICH_CSV_MAX_ROWS)
@@ -411,7 +413,7 @@ def _delete_unreferenced_uploads(cutoff: datetime) -> int:
     return deleted
 
 
-def _reader(stream: Any, fmt: CsvFormat) -> CsvReader:
+def _reader(stream: IO[bytes], fmt: CsvFormat) -> CsvReader:
     return CsvReader(
         stream,
         fmt,

@@ -16,7 +16,10 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from enrich.exceptions import (
     CsvCellTooLarge,
@@ -63,22 +66,23 @@ class Problems:
 class CountingReader(io.RawIOBase):
     """A binary stream that counts the bytes read through it (the import's progress)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.bytes_read = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.stream.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")  # as _pyio.FileIO.readinto: indexed by byte
+        data = self.stream.read(len(view))
         size = len(data)
-        buffer[:size] = data
+        view[:size] = data
         self.bytes_read += size
         return size
 
 
-def detect_format(stream: BinaryIO) -> CsvFormat:
+def detect_format(stream: IO[bytes]) -> CsvFormat:
     """Detect the encoding (BOMs, UTF-16, UTF-8, else cp1252 or latin-1) and the delimiter.
 
     Reads the whole file once to validate UTF-8 (C speed, constant memory) and leaves the
@@ -96,7 +100,7 @@ def detect_format(stream: BinaryIO) -> CsvFormat:
     )
 
 
-def _detect_encoding(stream: BinaryIO, head: bytes) -> tuple[str, bool]:
+def _detect_encoding(stream: IO[bytes], head: bytes) -> tuple[str, bool]:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", False
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -116,11 +120,11 @@ def _detect_encoding(stream: BinaryIO, head: bytes) -> tuple[str, bool]:
     return "latin-1", False
 
 
-def _valid_utf8(stream: BinaryIO) -> bool:
+def _valid_utf8(stream: IO[bytes]) -> bool:
     return _decodes(stream, "utf-8")
 
 
-def _decodes(stream: BinaryIO, encoding: str) -> bool:
+def _decodes(stream: IO[bytes], encoding: str) -> bool:
     stream.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
@@ -132,7 +136,7 @@ def _decodes(stream: BinaryIO, encoding: str) -> bool:
     return True
 
 
-def _utf8_evidence(stream: BinaryIO) -> tuple[int, int]:
+def _utf8_evidence(stream: IO[bytes]) -> tuple[int, int]:
     """Valid multi-byte UTF-8 sequences and undecodable bytes in the file."""
     stream.seek(0)
     valid = invalid = 0
@@ -200,7 +204,7 @@ class CsvReader:
     """Records of a CSV file after its header, with the physical line each starts on."""
 
     def __init__(
-        self, stream: BinaryIO, fmt: CsvFormat, *, max_cell_chars: int, max_columns: int
+        self, stream: IO[bytes], fmt: CsvFormat, *, max_cell_chars: int, max_columns: int
     ) -> None:
         self.counter = CountingReader(stream)
         self.text = io.TextIOWrapper(

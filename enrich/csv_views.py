@@ -9,6 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.decorators import workspace_required
+from accounts.request_types import WorkspaceRequest
 from enrich import csv_import
 from enrich.columns import typed_columns_for_table
 from enrich.csv_export import ExportOptions, csv_export_chunks, csv_export_filename, export_columns
@@ -41,13 +42,13 @@ def _start(request: HttpRequest, job: ImportJob) -> HttpResponse:
 
 
 @workspace_required
-def import_new_table(request: HttpRequest) -> HttpResponse:
+def import_new_table(request: WorkspaceRequest) -> HttpResponse:
     """Upload a CSV into a new table: every header becomes a text column."""
     form = CsvNewTableForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             job = csv_import.import_upload(
-                workspace=request.workspace,  # type: ignore[attr-defined]
+                workspace=request.workspace,
                 upload=form.cleaned_data["file"],
                 created_by=request.user,
                 table_name=form.cleaned_data["name"],
@@ -60,14 +61,14 @@ def import_new_table(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_required
-def import_into_table(request: HttpRequest, table_id: int) -> HttpResponse:
+def import_into_table(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """Upload a CSV to append to ``table``; the next step maps headers to columns."""
     table = table_for_request(request, table_id)
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             job = csv_import.import_upload(
-                workspace=request.workspace,  # type: ignore[attr-defined]
+                workspace=request.workspace,
                 upload=form.cleaned_data["file"],
                 created_by=request.user,
                 table=table,
@@ -81,14 +82,14 @@ def import_into_table(request: HttpRequest, table_id: int) -> HttpResponse:
 
 @workspace_required
 @vary_on_headers("HX-Request")
-def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+def import_detail(request: WorkspaceRequest, job_id: int) -> HttpResponse:
     """The mapping step while the job waits for it, then its progress and outcome."""
     job = get_object_or_404(
         ImportJob.objects.select_related("table"),
         pk=job_id,
-        table__workspace=request.workspace,  # type: ignore[attr-defined]
+        table__workspace=request.workspace,
     )
-    if request.htmx and request.method == "GET":  # type: ignore[attr-defined]
+    if request.htmx and request.method == "GET":
         # The progress bar polls this; a finished job answers once more and stops the polling.
         response = render(request, f"{IMPORT_TEMPLATE}#import-progress", {"job": job})
         if job.is_finished:
@@ -125,7 +126,7 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @workspace_required
-def table_export(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_export(request: WorkspaceRequest, table_id: int) -> StreamingHttpResponse:
     """Stream the table as CSV: visible columns in grid order, formulas neutralised by default."""
     table = table_for_request(request, table_id)
     form = ExportForm(request.GET)

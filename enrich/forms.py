@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.forms.utils import flatatt
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.object_ids import parse_ids
 from enrich.csv_import import NEW_COLUMN, SKIP
@@ -136,7 +136,7 @@ class SharedOptionsSelect(forms.Select):
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> str:
+    ) -> SafeString:
         chosen = format_html('<option value="{}">', "" if value is None else value)
         options = self.options_html.replace(chosen, chosen[:-1] + " selected>", 1)
         return format_html(
@@ -152,11 +152,11 @@ class ImportMappingForm(forms.Form):
 
     def __init__(
         self,
-        *args: object,
+        *args: Any,
         headers: Sequence[str],
         columns: Sequence[Column],
         initial_mapping: Sequence[str],
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         choices = [(NEW_COLUMN, "+ New text column"), (SKIP, "— Skip —")]

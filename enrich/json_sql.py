@@ -8,11 +8,13 @@ reads the whole dict into Python and saves it back: it sets one key atomically i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import NotSupportedError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, F, JSONField
+from django.db.models.expressions import Combinable
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -26,7 +28,8 @@ class _KeyExpression(Expression):
 
     def __init__(self, field: str, *, key: str) -> None:
         super().__init__()
-        self.source = F(field)
+        # The F names the field until resolve_expression turns it into the column.
+        self.source: F | Expression = F(field)
         self.key = key
 
     def resolve_expression(self, *args: Any, **kwargs: Any) -> _KeyExpression:
@@ -37,8 +40,15 @@ class _KeyExpression(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.source]
 
-    def set_source_expressions(self, expressions: list[Any]) -> None:
-        (self.source,) = expressions
+    def set_source_expressions(self, exprs: Sequence[Combinable | Expression]) -> None:
+        (source,) = exprs
+        assert isinstance(source, F | Expression)
+        self.source = source
+
+    def _compile_source(self, compiler: SQLCompiler) -> tuple[str, Sequence[Any]]:
+        # Django compiles an expression only once it is resolved: the F is the column by now.
+        assert isinstance(self.source, Expression)
+        return compiler.compile(self.source)
 
 
 class JsonSetKey(_KeyExpression):
@@ -51,7 +61,7 @@ class JsonSetKey(_KeyExpression):
     def as_sql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
-        sql, params = compiler.compile(self.source)
+        sql, params = self._compile_source(compiler)
         if connection.vendor == "postgresql":
             return (
                 f"jsonb_set({sql}, %s::text[], %s::jsonb, true)",
@@ -68,7 +78,7 @@ class JsonRemoveKey(_KeyExpression):
     def as_sql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
-        sql, params = compiler.compile(self.source)
+        sql, params = self._compile_source(compiler)
         if connection.vendor == "postgresql":
             return f"({sql} - %s)", (*params, self.key)
         if connection.vendor == "sqlite":
@@ -90,6 +100,6 @@ def set_key_statement(connection: BaseDatabaseWrapper, *, db_table: str) -> str:
     return f"UPDATE {quote(db_table)} SET {column} = {setter} WHERE {quote('id')} = %s"  # noqa: S608
 
 
-def key_path_param(connection: BaseDatabaseWrapper, key: str) -> Any:
+def key_path_param(connection: BaseDatabaseWrapper, key: str) -> list[str] | str:
     """The path parameter ``set_key_statement`` expects for ``key`` on this database."""
     return [key] if connection.vendor == "postgresql" else sqlite_path(key)

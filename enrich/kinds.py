@@ -13,8 +13,7 @@ import datetime
 import json
 import math
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -115,10 +114,18 @@ class BooleanKind(Kind):
         return value is None or isinstance(value, bool)
 
 
+class TextValidator(Protocol):
+    """A Django validator instance: called with the value, raises ``ValidationError``."""
+
+    def __call__(self, value: str, /) -> None: ...
+
+
 class ValidatedTextKind(Kind):
     """Text that a Django validator must accept, stored as typed (trimmed)."""
 
-    validator: ClassVar[Callable[[str], None]]
+    # A callable object, not a function: a Callable here would read to mypy as a method
+    # bound to the kind.
+    validator: ClassVar[TextValidator]
     refusal: ClassVar[str]  # "“{value}” is not …"
 
     def parse(self, raw: str) -> Any:
@@ -197,8 +204,10 @@ class JsonKind(Kind):
             return None
         try:
             return json.loads(raw)
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             raise InvalidValue(f"Not valid JSON ({error.msg}, column {error.colno}).") from None
+        except ValueError:  # e.g. a number of more digits than Python converts
+            raise InvalidValue("Not valid JSON: a number in it is too long to read.") from None
 
     def to_text(self, value: Any) -> str:
         if value is None:

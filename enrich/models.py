@@ -85,6 +85,11 @@ class Column(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Not stored: an enrichment column's newest run as the grid's header shows it, set on the
+    # page's columns by the computed-columns provider (``enrich.computed``).
+    progress: object
+    run_summary: object
+
     class Meta:
         ordering = ["position", "pk"]
         constraints = [

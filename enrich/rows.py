@@ -80,6 +80,7 @@ def row_set_value(*, row: Row, column: Column, raw: str) -> Any:
     """
     value = kind_for(column.kind).parse(raw)
     now = timezone.now()
+    written: JsonRemoveKey | JsonSetKey
     if is_blank(value):
         value = None
         written = JsonRemoveKey("values", key=column.key)

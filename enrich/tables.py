@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,7 +24,7 @@ def tables_for_workspace(*, workspace: Workspace) -> QuerySet[Table]:
     )
 
 
-def table_create(*, workspace: Workspace, name: str, created_by: AbstractBaseUser | None) -> Table:
+def table_create(*, workspace: Workspace, name: str, created_by: User | None) -> Table:
     """Create an empty table in ``workspace``."""
     return Table.objects.create(workspace=workspace, name=name.strip(), created_by=created_by)
 
@@ -37,9 +37,7 @@ def table_rename(*, table: Table, name: str) -> Table:
 
 
 @transaction.atomic
-def table_duplicate(
-    *, table: Table, name: str, with_rows: bool, created_by: AbstractBaseUser | None
-) -> Table:
+def table_duplicate(*, table: Table, name: str, with_rows: bool, created_by: User | None) -> Table:
     """Copy a table's columns (same keys, so templates keep working) and, if asked, its rows.
 
     Rows are copied by one INSERT … SELECT in the database, never through Python.

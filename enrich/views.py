@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.decorators import workspace_required
 from accounts.invitations import invitations_for
+from accounts.request_types import EnrichRequest, WorkspaceRequest
 from enrich import health, tables
 from enrich.columns import columns_for_table
 from enrich.computed import provider as computed_columns
@@ -27,13 +28,13 @@ from enrich.models import Table
 TEMPLATE = "enrich/table_detail.html"
 
 
-def table_for_request(request: HttpRequest, table_id: int) -> Table:
+def table_for_request(request: WorkspaceRequest, table_id: int) -> Table:
     """The current workspace's table ``table_id``; another workspace's is a 404."""
-    return get_object_or_404(Table, pk=table_id, workspace=request.workspace)  # type: ignore[attr-defined]
+    return get_object_or_404(Table, pk=table_id, workspace=request.workspace)
 
 
 @workspace_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: WorkspaceRequest) -> HttpResponse:
     """The workspace's tables, or a clear first step when there are none."""
     status = health.health_check()
     return render(
@@ -49,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_required
-def table_create(request: HttpRequest) -> HttpResponse:
+def table_create(request: WorkspaceRequest) -> HttpResponse:
     form = TableForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         table = tables.table_create(
@@ -62,14 +63,14 @@ def table_create(request: HttpRequest) -> HttpResponse:
 
 @workspace_required
 @vary_on_headers("HX-Request")
-def table_detail(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_detail(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """The grid. With htmx: the grid region (search, sort) or the next page of rows."""
     table = table_for_request(request, table_id)
     return render_grid(request, table, params=request.GET)
 
 
 def render_grid(
-    request: HttpRequest,
+    request: EnrichRequest,
     table: Table,
     *,
     params: Mapping[str, str],
@@ -97,7 +98,7 @@ def render_grid(
     if whole_region:
         computed.attach_headers(columns=visible)
     template = TEMPLATE
-    full_page = not request.htmx  # type: ignore[attr-defined]
+    full_page = not request.htmx
     if not full_page:
         # "Load more" asks for the rows after a cursor; everything else for the whole region.
         template += "#grid-rows" if query.cursor and query.cursor != TAIL else "#grid"
@@ -121,19 +122,20 @@ def render_grid(
 
 @workspace_required
 @require_POST
-def table_rename(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_rename(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     table = table_for_request(request, table_id)
     form = TableForm(request.POST)
     if form.is_valid():
         tables.table_rename(table=table, name=form.cleaned_data["name"])
         messages.success(request, f"Renamed to “{table.name}”.")
     else:
-        messages.error(request, " ".join(form.errors.get("name", ["Give the table a name."])))
+        errors = form.errors.get("name", ["Give the table a name."])
+        messages.error(request, " ".join(str(error) for error in errors))
     return redirect("table_detail", table_id=table.pk)
 
 
 @workspace_required
-def table_duplicate(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_duplicate(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     table = table_for_request(request, table_id)
     form = TableDuplicateForm(request.POST or None, initial={"name": f"{table.name} (copy)"})
     if request.method == "POST" and form.is_valid():
@@ -149,7 +151,7 @@ def table_duplicate(request: HttpRequest, table_id: int) -> HttpResponse:
 
 
 @workspace_required
-def table_delete(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_delete(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """GET asks for confirmation; POST deletes."""
     table = table_for_request(request, table_id)
     if request.method == "POST":

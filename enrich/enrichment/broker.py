@@ -68,8 +68,15 @@ def queue_length() -> int | None:
 
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_S)
-            declared = connection.default_channel.queue_declare(
+            # kombu-stubs copy the docstring's `timeout (int)`; retry_over_time only compares
+            # elapsed seconds with it, so a float works.
+            connection.ensure_connection(
+                max_retries=1,
+                timeout=PROBE_TIMEOUT_S,  # type: ignore[arg-type]
+            )
+            # The stubs type default_channel as the StdChannel base, which declares no
+            # queue_declare; every transport's channel (virtual or pyamqp) has it.
+            declared = connection.default_channel.queue_declare(  # type: ignore[attr-defined]
                 queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
             )
             return int(declared.message_count)

@@ -44,27 +44,31 @@ def spec_from_document(*, workspace: Workspace, document: Mapping[str, Any]) -> 
     unknown = sorted(set(document) - COMMON_KEYS - KEYS_BY_KIND.get(kind, set()))
     if unknown:
         raise DocumentError(f"Unknown keys for a {kind} column: {', '.join(unknown)}.")
-    common = {
-        "only_run_if": str(document.get("only_run_if") or ""),
-        "auto_update": bool(document.get("auto_update", False)),
-    }
+    only_run_if = str(document.get("only_run_if") or "")
+    auto_update = bool(document.get("auto_update", False))
     if kind == "http_api":
         return EnrichmentSpec(
             request=document.get("request") or {},
             account=_account(workspace, document.get("account")),
             token_fields={key: document[key] for key in TOKEN_KEYS if key in document},
-            **common,
+            only_run_if=only_run_if,
+            auto_update=auto_update,
         )
     if kind == "formula":
         config = {"expression": str(document.get("expression") or "")}
         if "output" in document:
             config["output"] = document["output"]
-        return EnrichmentSpec(kind=kind, config=config, **common)
+        return EnrichmentSpec(
+            kind=kind, config=config, only_run_if=only_run_if, auto_update=auto_update
+        )
     steps = document.get("steps")
     if not isinstance(steps, list):
         raise DocumentError("A waterfall needs “steps”: a list of steps.")
     return EnrichmentSpec(
-        kind=kind, config={"steps": [_step(workspace, s) for s in steps]}, **common
+        kind=kind,
+        config={"steps": [_step(workspace, s) for s in steps]},
+        only_run_if=only_run_if,
+        auto_update=auto_update,
     )
 
 

@@ -296,8 +296,9 @@ def formula_preview_rows(
 ) -> list[tuple[Any, Any, str]]:
     """A formula as typed, computed on the first ``limit`` rows: (row, value, error) each.
     Checked as on save (``EnrichmentProblems``); writes nothing."""
+    from connectors import TemplateError
     from connectors.template_values import RowView
-    from connectors.templating import TemplateError, compile_formula
+    from connectors.templating import compile_formula
     from enrich.enrichment.grid import computed_values_by_row
     from enrich.enrichment.kinds.formula import evaluate
     from enrich.grid import visible_rows

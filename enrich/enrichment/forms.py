@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.forms.formsets import DELETION_FIELD_NAME
 
 from accounts.models import Account
 from accounts.object_ids import ObjectChoiceField
@@ -82,10 +83,14 @@ class RequestFieldsMixin:
             return None
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
                 'Put templates inside strings: "{{ row.email }}".'
+            ) from None
+        except ValueError:  # e.g. a number of more digits than Python converts
+            raise forms.ValidationError(
+                "Not valid JSON: a number in it is too long to read."
             ) from None
 
 
@@ -225,7 +230,9 @@ class EnrichmentForm(RequestFieldsMixin, forms.Form):
     def __init__(self, *args: Any, workspace: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         accounts = Account.objects.filter(workspace=workspace).order_by("name")
-        self.fields["account"].queryset = accounts
+        account_field = self.fields["account"]
+        assert isinstance(account_field, ObjectChoiceField)
+        account_field.queryset = accounts
         #: What a column inherits from each account whose type lets a column set its token
         #: settings (shown, not secret); the panel shows those fields for these accounts only.
         self.account_token_settings = {
@@ -384,9 +391,9 @@ class WaterfallStepForm(RequestFieldsMixin, forms.Form):
 
     def __init__(self, *args: Any, workspace: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = Account.objects.filter(workspace=workspace).order_by(
-            "name"
-        )
+        account_field = self.fields["account"]
+        assert isinstance(account_field, ObjectChoiceField)
+        account_field.queryset = Account.objects.filter(workspace=workspace).order_by("name")
 
     @classmethod
     def initial_for(cls, step: dict[str, Any]) -> dict[str, Any]:
@@ -419,19 +426,22 @@ class BaseStepFormSet(forms.BaseFormSet):
         return [
             form
             for form in forms_in_order
-            if not (self.can_delete and self._should_delete_form(form))
+            if not (self.can_delete and form.cleaned_data.get(DELETION_FIELD_NAME, False))
         ]
 
     def ordered_steps(self, *, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The steps as saved (``base``: the steps saved before, by their form's index)."""
         steps = []
         for form in self.kept_forms():
+            assert form.prefix is not None  # a formset prefixes each of its forms
             index = int(form.prefix.rsplit("-", 1)[-1])
             steps.append(form.step(base=base[index] if index < len(base) else None))
         return steps
 
 
-WaterfallStepFormSet = forms.formset_factory(
+# formset_factory returns a subclass of the `formset` it is given; django-stubs type the result
+# as a plain BaseFormSet, which would hide ordered_steps and kept_forms.
+WaterfallStepFormSet: type[BaseStepFormSet] = forms.formset_factory(  # type: ignore[assignment]
     WaterfallStepForm,
     formset=BaseStepFormSet,
     extra=0,

@@ -188,8 +188,11 @@ def export_values(
         for row_id, values in chunk:
             for column in computed:
                 cell = cells.get(row_id, {}).get(column.pk)
-                done = cell is not None and cell.status == CellResult.Status.DONE
-                values[column.key] = cell.value if done else None
+                values[column.key] = (
+                    cell.value
+                    if cell is not None and cell.status == CellResult.Status.DONE
+                    else None
+                )
             yield values
 
 
@@ -208,8 +211,8 @@ def attach_run_progress(*, columns: Sequence[Column]) -> None:
     summaries = run_summaries(runs=[run for run in runs.values() if not run.is_active])
     for column in enrichments:
         run = runs.get(column.pk)
-        column.progress = progress.get(run.pk) if run and run.is_active else None  # type: ignore[attr-defined]
-        column.run_summary = summaries.get(run.pk) if run else None  # type: ignore[attr-defined]
+        column.progress = progress.get(run.pk) if run and run.is_active else None
+        column.run_summary = summaries.get(run.pk) if run else None
 
 
 class ComputedCells:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -94,7 +94,7 @@ def run_queue(
     scope: str = Run.Scope.ALL,
     row_ids: Iterable[int] = (),
     force: bool = False,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> Run:
     """Record a run and let a worker plan it after this transaction commits."""
     run = Run.objects.create(

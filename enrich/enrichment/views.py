@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from accounts.decorators import workspace_required
 from accounts.models import Account
 from accounts.object_ids import parse_id, parse_ids
+from accounts.request_types import WorkspaceRequest
 from connectors import ConfigError
 from enrich.columns import column_rename
 from enrich.enrichment import pipeline
@@ -34,6 +35,7 @@ from enrich.enrichment.columns import (
 )
 from enrich.enrichment.forms import (
     FIELD_FOR,
+    BaseStepFormSet,
     EnrichmentForm,
     FormulaForm,
     WaterfallForm,
@@ -50,11 +52,11 @@ from enrich.grid import GridQuery, filtered_rows, visible_rows
 from enrich.models import Column, Row, Table
 
 
-def _table(request: HttpRequest, table_id: int) -> Table:
+def _table(request: WorkspaceRequest, table_id: int) -> Table:
     return get_object_or_404(Table, pk=table_id, workspace=request.workspace)
 
 
-def _enrichment(request: HttpRequest, column_id: int) -> EnrichmentColumn:
+def _enrichment(request: WorkspaceRequest, column_id: int) -> EnrichmentColumn:
     return get_object_or_404(
         EnrichmentColumn.objects.select_related("column__table", "account"),
         pk=column_id,
@@ -62,21 +64,21 @@ def _enrichment(request: HttpRequest, column_id: int) -> EnrichmentColumn:
     )
 
 
-def _to_grid(request: HttpRequest, table: Table) -> HttpResponse:
+def _to_grid(request: WorkspaceRequest, table: Table) -> HttpResponse:
     url = reverse("table_detail", args=[table.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _spec(
-    request: HttpRequest, form: EnrichmentForm, *, base: dict[str, Any] | None = None
+    request: WorkspaceRequest, form: EnrichmentForm, *, base: dict[str, Any] | None = None
 ) -> EnrichmentSpec:
     """The form's column, written by an owner or a member (who may not widen where an
     account's credentials go)."""
-    return replace(form.spec(base=base), by_owner=bool(request.membership.is_owner))  # type: ignore[attr-defined]
+    return replace(form.spec(base=base), by_owner=bool(request.membership.is_owner))
 
 
 @workspace_required
-def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
+def enrichment_create(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """ "Add enrichment → HTTP API": the full request config, run settings and a column picker."""
     table = _table(request, table_id)
     form = EnrichmentForm(request.POST or None, workspace=request.workspace)
@@ -98,7 +100,7 @@ def enrichment_create(request: HttpRequest, table_id: int) -> HttpResponse:
 
 
 @workspace_required
-def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_edit(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     enrichment = _enrichment(request, column_id)
     if enrichment.kind == "formula":
         return _formula_panel(request, enrichment.column.table, enrichment)
@@ -126,13 +128,13 @@ def enrichment_edit(request: HttpRequest, column_id: int) -> HttpResponse:
 
 
 @workspace_required
-def formula_create(request: HttpRequest, table_id: int) -> HttpResponse:
+def formula_create(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """ "+ Column → Formula": an expression over the row, computed as rows change."""
     return _formula_panel(request, _table(request, table_id), None)
 
 
 def _formula_panel(
-    request: HttpRequest, table: Table, enrichment: EnrichmentColumn | None
+    request: WorkspaceRequest, table: Table, enrichment: EnrichmentColumn | None
 ) -> HttpResponse:
     initial = FormulaForm.initial_for(enrichment) if enrichment else None
     form = FormulaForm(request.POST or None, initial=initial)
@@ -172,13 +174,13 @@ def _formula_panel(
 
 
 @workspace_required
-def waterfall_create(request: HttpRequest, table_id: int) -> HttpResponse:
+def waterfall_create(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """ "+ Enrichment → Waterfall": providers asked in order until one answers."""
     return _waterfall_panel(request, _table(request, table_id), None)
 
 
 def _waterfall_panel(
-    request: HttpRequest, table: Table, enrichment: EnrichmentColumn | None
+    request: WorkspaceRequest, table: Table, enrichment: EnrichmentColumn | None
 ) -> HttpResponse:
     saved = list(enrichment.config.get("steps") or []) if enrichment else []
     form = WaterfallForm(
@@ -194,7 +196,7 @@ def _waterfall_panel(
     if request.method == "POST" and form.is_valid() and steps.is_valid():
         spec = replace(
             form.spec(steps.ordered_steps(base=saved)),
-            by_owner=bool(request.membership.is_owner),  # type: ignore[attr-defined]
+            by_owner=bool(request.membership.is_owner),
         )
         try:
             if enrichment is None:
@@ -231,7 +233,9 @@ def _waterfall_panel(
     )
 
 
-def _step_problems(form: WaterfallForm, steps: Any, problems: EnrichmentProblems) -> None:
+def _step_problems(
+    form: WaterfallForm, steps: BaseStepFormSet, problems: EnrichmentProblems
+) -> None:
     """Each problem next to its field: ``steps.1.endpoint`` under step 2's endpoint."""
     for name, message in problems.errors.items():
         parts = name.split(".")
@@ -243,8 +247,8 @@ def _step_problems(form: WaterfallForm, steps: Any, problems: EnrichmentProblems
                 field = FIELD_FOR.get(field, field)
                 target.add_error(field if field in target.fields else "endpoint", message)
                 continue
-        field = name if name in form.fields else None
-        form.add_error(field, message if field else f"{name}: {message}")
+        on_field = name if name in form.fields else None
+        form.add_error(on_field, message if on_field else f"{name}: {message}")
 
 
 #: Rows a formula's preview computes.
@@ -253,7 +257,7 @@ PREVIEW_ROWS = 5
 
 @require_POST
 @workspace_required
-def formula_preview(request: HttpRequest, table_id: int) -> HttpResponse:
+def formula_preview(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """The formula as typed, computed on the first rows: the value or the error of each.
     Writes nothing."""
     table = _table(request, table_id)
@@ -279,7 +283,10 @@ def formula_preview(request: HttpRequest, table_id: int) -> HttpResponse:
 
 
 def _panel_context(
-    request: HttpRequest, table: Table, form: EnrichmentForm, enrichment: EnrichmentColumn | None
+    request: WorkspaceRequest,
+    table: Table,
+    form: EnrichmentForm,
+    enrichment: EnrichmentColumn | None,
 ) -> dict[str, Any]:
     own = enrichment.column.key if enrichment else None
     columns = [column for column in table.columns.order_by("position", "pk") if column.key != own]
@@ -307,21 +314,29 @@ def _run_status(run: Run | None) -> dict[str, Any]:
 ROW_CHOICES = 50
 
 
-def _row_choices(*, table: Table, columns: list[Column], search: str = "") -> list[Row]:
+@dataclass(frozen=True)
+class RowChoice:
+    """A row as the "Test on a row" picker offers it."""
+
+    pk: int
+    preview: str  # the row's first two non-empty cells in column order
+
+
+def _row_choices(*, table: Table, columns: list[Column], search: str = "") -> list[RowChoice]:
     """The rows the picker offers: the first ones, or those with ``search`` in any stored
-    column. Each gets ``preview``: its first two non-empty cells in column order."""
+    column."""
     stored = [column for column in columns if column.kind not in COMPUTED_KINDS]
     query = GridQuery(search=search.strip()[:200])
-    rows = list(filtered_rows(table=table, columns=stored, query=query)[:ROW_CHOICES])
-    for row in rows:
+    choices = []
+    for row in filtered_rows(table=table, columns=stored, query=query)[:ROW_CHOICES]:
         filled = (row.values.get(column.key) for column in stored)
         shown = [str(value) for value in filled if value not in (None, "")][:2]
-        row.preview = " · ".join(shown)  # type: ignore[attr-defined]
-    return rows
+        choices.append(RowChoice(pk=row.pk, preview=" · ".join(shown)))
+    return choices
 
 
 @workspace_required
-def enrichment_test_rows(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_test_rows(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     """The picker's rows matching ``q`` (any column), so a test can use any row."""
     enrichment = _enrichment(request, column_id)
     table = enrichment.column.table
@@ -341,7 +356,7 @@ def enrichment_test_rows(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def enrichment_test(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_test(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     """ "Test on a row": send the real request, show what happened, write nothing."""
     enrichment = _enrichment(request, column_id)
     row = get_object_or_404(
@@ -357,7 +372,7 @@ def enrichment_test(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_run(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     """Run the column: every row, rows not yet run or in error, selected rows, or one cell."""
     enrichment = _enrichment(request, column_id)
     scope = request.POST.get("scope", Run.Scope.ALL)
@@ -390,7 +405,7 @@ def enrichment_run(request: HttpRequest, column_id: int) -> HttpResponse:
     return redirect("table_detail", table_id=enrichment.column.table_id)
 
 
-def _confirm(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+def _confirm(request: WorkspaceRequest, context: dict[str, Any]) -> HttpResponse:
     """The confirm step of a run that sends many requests: a page, or for htmx its dialog."""
     estimates: list[RunEstimate] = context["estimates"]
     context |= {
@@ -406,7 +421,7 @@ def _confirm(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 
 
 @workspace_required
-def enrichment_run_confirm(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_run_confirm(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     """Before a run over the whole column: how many rows it queues and requests it sends."""
     enrichment = _enrichment(request, column_id)
     scope = request.GET.get("scope", Run.Scope.ALL)
@@ -434,7 +449,7 @@ LIVE_OVERLAP = timedelta(seconds=2)
 
 
 @workspace_required
-def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
+def enrichment_progress(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     """The column's progress bar, and the visible cells that changed since the last poll
     (``rows``, ``since``) swapped in place; polling stops once the run is over."""
     enrichment = _enrichment(request, column_id)
@@ -470,7 +485,7 @@ def enrichment_progress(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_cancel_view(request: WorkspaceRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(
         Run.objects.select_related("column__column__table"),
         pk=run_id,
@@ -488,7 +503,7 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @workspace_required
-def cell_detail(request: HttpRequest, row_id: int, column_id: int) -> HttpResponse:
+def cell_detail(request: WorkspaceRequest, row_id: int, column_id: int) -> HttpResponse:
     """A cell's value as a JSON tree, its error in plain words, attempts, timing and the
     masked request/response, with "Add as column" on every field."""
     enrichment = _enrichment(request, column_id)
@@ -527,7 +542,7 @@ def _row_names(row: Row) -> dict[str, Any]:
 
 @require_POST
 @workspace_required
-def result_field_create(request: HttpRequest, column_id: int) -> HttpResponse:
+def result_field_create(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     enrichment = _enrichment(request, column_id)
     try:
         field = result_field_add(
@@ -544,7 +559,7 @@ def result_field_create(request: HttpRequest, column_id: int) -> HttpResponse:
 
 @require_POST
 @workspace_required
-def table_auto_update(request: HttpRequest, table_id: int) -> HttpResponse:
+def table_auto_update(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """The table-wide auto-update switch (overrides every column's own)."""
     table = _table(request, table_id)
     enabled = request.POST.get("enabled") == "1"
@@ -554,7 +569,7 @@ def table_auto_update(request: HttpRequest, table_id: int) -> HttpResponse:
 
 
 @workspace_required
-def account_columns_rerun(request: HttpRequest, account_id: int) -> HttpResponse:
+def account_columns_rerun(request: WorkspaceRequest, account_id: int) -> HttpResponse:
     """After editing an account: run again every column that uses it, every row. GET says
     how many rows and requests that is and asks to confirm; POST queues the runs."""
     account = get_object_or_404(Account, pk=account_id, workspace=request.workspace)

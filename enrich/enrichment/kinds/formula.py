@@ -93,6 +93,12 @@ def typed(value: Any, output: str) -> Any:
 
 def stored(value: Any) -> Any:
     """Refuse a value the row cannot store: not JSON, or larger than the size limit."""
+    if isinstance(value, str):  # the common case, checked without encoding it
+        if len(value) > MAX_STRING_LENGTH:
+            raise TemplateError(f"The result is larger than {MAX_STRING_LENGTH:,} characters.")
+        return value
+    if value is None or isinstance(value, bool | int):
+        return value
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=json_default)
     except (TypeError, ValueError):

@@ -284,7 +284,7 @@ def _step_accounts(enrichment: EnrichmentColumn) -> dict[int, Account]:
                 pk__in=ids, workspace_id=enrichment.column.table.workspace_id
             ).select_related("workspace")
         }
-        enrichment._step_accounts = cached  # type: ignore[attr-defined]
+        enrichment._step_accounts = cached
     return cached
 
 
