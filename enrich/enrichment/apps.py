@@ -50,8 +50,8 @@ def _delete_result_field_columns(*, instance, **_: object) -> None:
 
 
 def _copy_enrichments(*, source, copy, **_: object) -> None:
-    """A duplicated table gets its enrichment and field columns' settings (same account),
-    not their results: the copy's cells run when the user runs them."""
+    """A duplicated table gets its computed columns' settings (same accounts), not their
+    results: the copy's enrichment cells run when the user runs them; its formulas now."""
     from enrich.enrichment.models import ColumnAccount, EnrichmentColumn, ResultField
 
     new_ids = dict(copy.columns.values_list("key", "pk"))
@@ -81,3 +81,11 @@ def _copy_enrichments(*, source, copy, **_: object) -> None:
             source_id=new_ids[field.source.column.key],
             path=field.path,
         )
+    # Formulas are computed for the copy's rows (their errors with them); the copied values of
+    # formulas that read an enrichment's results go blank, as those results are not copied.
+    formulas = EnrichmentColumn.objects.filter(column__table=copy, kind="formula")
+    keys = set(formulas.values_list("column__key", flat=True))
+    if keys:
+        from enrich.enrichment.formulas import recompute
+
+        recompute(table=copy, keys=keys)

@@ -233,3 +233,15 @@ def test_a_process_sees_a_new_column_in_the_graph_at_once(people) -> None:
 
     after = dependencies.cached_graph(table_id=people.pk)
     assert [node.key for node in after.downstream({domain.column.key})] == ["shout"]
+
+
+def test_a_duplicated_table_computes_its_formulas(people) -> None:
+    from enrich.tables import table_duplicate
+
+    ratio = add_formula(people, "Per head", "round(1000 / row.employees, 1)", output="number")
+    copy = table_duplicate(table=people, name="People copy", with_rows=True, created_by=None)
+
+    copied = copy.columns.get(key=ratio.column.key).enrichment
+    assert copied.kind == "formula" and copied.config == ratio.config
+    assert values(copy, ratio.column.key) == [83.3, None, 0.3]
+    assert errors(copied) == {1: "Divide by zero."}
