@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ValidationError
+
 if TYPE_CHECKING:
     from accounts.models import Account
     from connectors import TemplateContext
@@ -83,6 +85,16 @@ class ComputedKind:
     def accounts(self, config: Mapping[str, Any]) -> list[int]:
         """The ids of the accounts ``config`` sends credentials with."""
         return []
+
+
+def record_problems(
+    exc: ValidationError, problems: dict[str, str], *, prefix: str = "", default: str
+) -> None:
+    """Each of a config model's validation errors under the field it concerns (its dotted
+    location after ``prefix``; ``default`` for the model as a whole), in plain words."""
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or default
+        problems.setdefault(prefix + name, error["msg"].removeprefix("Value error, "))
 
 
 _KINDS: dict[str, ComputedKind] = {}

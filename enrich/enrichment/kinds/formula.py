@@ -22,7 +22,13 @@ from connectors.functions import to_number
 from connectors.sandbox import MAX_STRING_LENGTH
 from connectors.template_values import RowView, json_default, to_text
 from connectors.templating import Formula, compile_formula
-from enrich.enrichment.kinds.base import Checked, ComputedKind, Estimate, register
+from enrich.enrichment.kinds.base import (
+    Checked,
+    ComputedKind,
+    Estimate,
+    record_problems,
+    register,
+)
 from enrich.kinds import InvalidValue, kind_for
 from enrich.models import ColumnKind
 
@@ -151,9 +157,7 @@ class FormulaColumnKind(ComputedKind):
         try:
             config = FormulaConfig.model_validate(dict(spec.config))
         except ValidationError as exc:
-            for error in exc.errors(include_input=False, include_url=False):
-                name = ".".join(str(part) for part in error["loc"]) or "expression"
-                problems.setdefault(name, error["msg"].removeprefix("Value error, "))
+            record_problems(exc, problems, default="expression")
             return Checked(config=dict(spec.config))
         try:
             formula = compile_formula(config.expression.strip())

@@ -10,7 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from accounts import connections
 from connectors import ConnectorError, RequestConfig, auth_types
-from enrich.enrichment.kinds.base import Checked, ComputedKind, Estimate, register
+from enrich.enrichment.kinds.base import (
+    Checked,
+    ComputedKind,
+    Estimate,
+    record_problems,
+    register,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Account
@@ -31,9 +37,7 @@ def request_problems(
     try:
         return RequestConfig.model_validate(dict(request))
     except ValidationError as exc:
-        for error in exc.errors(include_input=False, include_url=False):
-            name = ".".join(str(part) for part in error["loc"]) or "request"
-            problems.setdefault(prefix + name, error["msg"].removeprefix("Value error, "))
+        record_problems(exc, problems, prefix=prefix, default="request")
         return None
 
 

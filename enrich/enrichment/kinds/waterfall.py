@@ -18,7 +18,13 @@ from accounts.models import Account
 from connectors import TemplateError, check_template, template_column_keys
 from connectors.functions import is_empty
 from connectors.templating import CONDITION_SECRET_MESSAGE, compile_formula, uses_secrets
-from enrich.enrichment.kinds.base import Checked, ComputedKind, Estimate, register
+from enrich.enrichment.kinds.base import (
+    Checked,
+    ComputedKind,
+    Estimate,
+    record_problems,
+    register,
+)
 from enrich.enrichment.kinds.http_api import (
     endpoint_estimate,
     request_problems,
@@ -80,9 +86,7 @@ class Waterfall(ComputedKind):
         try:
             config = WaterfallConfig.model_validate(_with_account_ids(spec.config))
         except ValidationError as exc:
-            for error in exc.errors(include_input=False, include_url=False):
-                name = ".".join(str(part) for part in error["loc"]) or "steps"
-                problems.setdefault(name, error["msg"].removeprefix("Value error, "))
+            record_problems(exc, problems, default="steps")
             return Checked(config=dict(spec.config))
         accounts = {
             account.pk: account
