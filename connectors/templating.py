@@ -42,6 +42,7 @@ ENVIRONMENT = BoundedSandboxEnvironment()
 ENVIRONMENT.filters.update(SECRET_FILTERS)
 # One function library for every user expression: formulas, conditions and request templates.
 ENVIRONMENT.globals.update(FUNCTIONS)
+ENVIRONMENT.trusted_functions = frozenset(FUNCTIONS.values())
 #: The names a template context provides (``TemplateContext.variables``), beside the globals.
 CONTEXT_NAMES = frozenset({"row", "get_secret", "now", "account", "workspace"})
 #: Names Jinja itself provides inside loops, macros and blocks.
@@ -247,7 +248,7 @@ class Formula:
     no secrets (its value is stored, shown and exported). Thread-safe; evaluating costs one
     render of a single expression, nothing per row is parsed again."""
 
-    __slots__ = ("_globals", "_template", "keys", "names", "source")
+    __slots__ = ("_globals", "_template", "_threads", "keys", "names", "source")
 
     def __init__(self, source: str, *, names: Iterable[str] = ()) -> None:
         #: Names besides ``row`` the formula may read, given to ``evaluate`` (a step's
@@ -269,16 +270,23 @@ class Formula:
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
             self._template = ENVIRONMENT.from_string(nodes.Template([assign], lineno=1))
         self._globals = {**ENVIRONMENT.globals, **TemplateContext().variables()}
+        # Each thread reuses one render context (the names it sees, with ``row`` set for each
+        # row): an import evaluates a formula for every row, and building a context each time
+        # (the globals copied, an evaluation context) cost more than a short expression.
+        self._threads = threading.local()
 
     def evaluate(self, row: Mapping[str, Any] | RowView, **names: Any) -> Any:
         """The formula's value for ``row`` (a RowView, so blank cells read as None); a blank
         for a path that leads nowhere. Raises ``TemplateError`` with a one-line message."""
-        variables = dict(self._globals)
-        variables["row"] = row
-        variables.update(names)
         template = self._template
+        render: Context | None = getattr(self._threads, "context", None)
+        if render is None:
+            render = self._threads.context = _context(template, dict(self._globals))
+        render.parent["row"] = row
+        if names:
+            render.parent.update(names)
+        render.vars.clear()
         with _RenderGuard():
-            render = _context(template, variables)
             for _ in template.root_render_func(render):
                 pass
         value = render.vars["result"]
