@@ -10,15 +10,24 @@ imports that app. Which column kinds are computed is said once, by the kinds the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from enrich.models import Column, Table
 
-#: Fills the computed values a new row stores itself (formulas) into its values; returns the
-#: errors of the cells it could not compute, by column key.
-RowFiller = Callable[[dict[str, Any]], dict[str, str]]
+
+@dataclass(frozen=True)
+class RowFiller:
+    """Fills the computed values a new row stores itself (formulas) into its values."""
+
+    #: Completes a row's values in place; returns the cells it could not compute, by key.
+    fill: Callable[[dict[str, Any]], dict[str, str]]
+    #: The keys ``fill`` reads: a row given with only these is filled the same.
+    reads: frozenset[str]
+    #: The keys ``fill`` may write.
+    writes: tuple[str, ...]
 
 
 class ComputedColumns(Protocol):

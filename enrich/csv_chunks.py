@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_json_string
 from typing import Any, TypeVar
 
+from enrich.computed import RowFiller
 from enrich.csv_read import CsvReader, Problems
 from enrich.exceptions import CsvTooManyRows, InvalidValue
 from enrich.rows import VALUES_ENCODER
@@ -34,20 +35,17 @@ class RowEncoder:
     def __init__(self, targets: Sequence[Target], *, problems: Problems) -> None:
         width = max((index for index, *_ in targets), default=-1) + 1
         # For each field of a record, '"key":' when it goes to a text column, else "".
+        self.targets = list(targets)
         self.text_names = [""] * width
-        self.text_keys: list[tuple[int, str]] = []
         self.typed: list[tuple[int, str, Callable[[str], Any], str]] = []
-        self.typed_keys: list[tuple[int, str, Callable[[str], Any], str]] = []
         self.headers = [""] * width
         for index, key, parse, header in targets:
             name = encode_json_string(key) + ":"
             self.headers[index] = header
             if parse is None:
                 self.text_names[index] = name
-                self.text_keys.append((index, key))
             else:
                 self.typed.append((index, name, parse, header))
-                self.typed_keys.append((index, key, parse, header))
         self.problems = problems
 
     def encode(self, line: int, record: list[str]) -> str:
@@ -70,31 +68,6 @@ class RowEncoder:
                     fields.append(name + VALUES_ENCODER.encode(value))
         return "{" + ",".join(fields) + "}"
 
-    def values(self, line: int, record: list[str]) -> dict[str, Any]:
-        """The record as its row's values, a dict (what ``encode`` writes as text): for rows
-        that are completed before they are written (``FilledRows``)."""
-        if "\x00" in "".join(record):
-            record = self._without_nul(line, record)
-        width = len(record)
-        found = {
-            key: raw
-            for index, key in self.text_keys
-            if index < width and (raw := record[index]) and not raw.isspace()
-        }
-        for index, key, parse, header in self.typed_keys:
-            raw = record[index] if index < width else ""
-            if not raw or raw.isspace():
-                continue
-            try:
-                value = parse(raw)
-            except InvalidValue as error:
-                found[key] = raw
-                self.problems.add(line, f"{header}: {error} Kept as text.")
-            else:
-                if value is not None:
-                    found[key] = value
-        return found
-
     def _without_nul(self, line: int, record: list[str]) -> list[str]:
         # Databases refuse NUL in text; it is never meaningful in a CSV value.
         cleaned = []
@@ -108,22 +81,40 @@ class RowEncoder:
 
 
 class FilledRows:
-    """A ``RowEncoder`` whose rows are completed by ``fill`` (a table's formulas) before they
-    are written; the cells it could not compute are kept by row number (0-based, in the
-    order rows are encoded). Touches no database: it runs in the import's reading thread."""
+    """A ``RowEncoder`` whose rows are completed by a ``RowFiller`` (a table's formulas)
+    before they are written; the cells it could not compute are kept by row number (0-based,
+    in the order rows are encoded). Touches no database: it runs in the import's reading
+    thread. Only the cells the formulas read are turned into values; the row's text is the
+    encoder's own, with the computed keys added at its end."""
 
-    def __init__(self, encoder: RowEncoder, fill: Callable[[dict[str, Any]], dict[str, str]]):
+    def __init__(self, encoder: RowEncoder, filler: RowFiller):
         self.encoder = encoder
-        self.fill = fill
+        self.filler = filler
+        self.reads = [(index, key, parse) for index, key, parse, _ in encoder.targets
+                      if key in filler.reads]  # fmt: skip
+        self.writes = [(key, encode_json_string(key) + ":") for key in filler.writes]
         self.errors: dict[int, dict[str, str]] = {}
         self.count = 0
 
     def encode(self, line: int, record: list[str]) -> str:
-        values = self.encoder.values(line, record)
-        if failed := self.fill(values):
+        text = self.encoder.encode(line, record)
+        values: dict[str, Any] = {}
+        for index, key, parse in self.reads:
+            raw = (record[index] if index < len(record) else "").replace("\x00", "")
+            if not raw or raw.isspace():
+                continue
+            try:
+                values[key] = parse(raw) if parse is not None else raw
+            except InvalidValue:
+                values[key] = raw  # as the encoder keeps it (it has said why)
+        if failed := self.filler.fill(values):
             self.errors[self.count] = failed
         self.count += 1
-        return VALUES_ENCODER.encode(values)
+        added = [name + VALUES_ENCODER.encode(values[key]) for key, name in self.writes
+                 if values.get(key) is not None]  # fmt: skip
+        if not added:
+            return text
+        return text[:-1] + ("," if text != "{}" else "") + ",".join(added) + "}"
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ def row_add(*, table: Table, values: Mapping[str, Any] | None = None) -> Row:
     """Append an empty row (or one with already-typed ``values``) at the end of ``table``;
     its computed values (formulas) are filled before it is written."""
     values = without_blanks(values or {})
-    fill = computed_columns().row_filler(table=table)
-    errors = fill(values) if fill else {}
+    filler = computed_columns().row_filler(table=table)
+    errors = filler.fill(values) if filler else {}
     with transaction.atomic():
         row = Row.objects.create(
             table=table, position=next_row_position(table=table), values=values
@@ -107,13 +107,13 @@ def rows_insert(
     """Insert rows with typed ``values`` in order from ``start_position``; returns the count.
     Their computed values (formulas) are filled as they are written."""
     encode = VALUES_ENCODER.encode
-    fill = computed_columns().row_filler(table=table)
+    filler = computed_columns().row_filler(table=table)
     errors: dict[int, dict[str, str]] = {}
 
     def encoded() -> Iterator[str]:
         for offset, values in enumerate(rows):
             values = without_blanks(values)
-            if fill is not None and (failed := fill(values)):
+            if filler is not None and (failed := filler.fill(values)):
                 errors[offset] = failed
             yield encode(values)
 

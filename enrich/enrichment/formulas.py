@@ -23,6 +23,7 @@ from django.utils import timezone
 from connectors import TemplateError
 from connectors.template_values import RowView
 from connectors.templating import Formula, compile_formula
+from enrich.computed import RowFiller
 from enrich.enrichment.dependencies import ComputedGraph, cached_graph
 from enrich.enrichment.kinds.formula import evaluate
 from enrich.enrichment.models import CellResult, EnrichmentColumn
@@ -77,7 +78,7 @@ def compute(values: dict[str, Any], formulas: Sequence[FormulaCell], columns: fr
     return errors
 
 
-def row_filler(*, table: Table):
+def row_filler(*, table: Table) -> RowFiller | None:
     """What fills new rows of ``table`` before they are written, or None without formulas.
 
     Reads the database now, never while filling: an import fills rows in a reading thread."""
@@ -89,7 +90,11 @@ def row_filler(*, table: Table):
     def fill(values: dict[str, Any]) -> dict[str, str]:
         return compute(values, formulas, columns)
 
-    return fill
+    return RowFiller(
+        fill=fill,
+        reads=frozenset().union(*(cell.formula.keys for cell in formulas)),
+        writes=tuple(cell.key for cell in formulas),
+    )
 
 
 def record_errors(
