@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import SimpleNamespace
@@ -80,47 +81,43 @@ def _spec(
 @workspace_required
 def enrichment_create(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """ "Add enrichment → HTTP API": the full request config, run settings and a column picker."""
-    table = _table(request, table_id)
-    form = EnrichmentForm(request.POST or None, workspace=request.workspace)
-    if request.method == "POST" and form.is_valid():
-        try:
-            enrichment = enrichment_column_create(
-                table=table, label=form.cleaned_data["label"], spec=_spec(request, form)
-            )
-        except EnrichmentProblems as problems:
-            form.add_problems(problems)
-        else:
-            messages.success(
-                request,
-                f"Column “{enrichment.column.label}” added. Run it from its menu, or test it "
-                "on a row first.",
-            )
-            return redirect("enrichment_edit", column_id=enrichment.pk)
-    return render(request, "enrichment/panel.html", _panel_context(request, table, form, None))
+    return _http_panel(request, _table(request, table_id), None)
 
 
 @workspace_required
 def enrichment_edit(request: WorkspaceRequest, column_id: int) -> HttpResponse:
+    """A computed column's settings, in the panel of its kind."""
     enrichment = _enrichment(request, column_id)
-    if enrichment.kind == "formula":
-        return _formula_panel(request, enrichment.column.table, enrichment)
-    if enrichment.kind == "waterfall":
-        return _waterfall_panel(request, enrichment.column.table, enrichment)
-    table = enrichment.column.table
+    return PANELS[enrichment.kind](request, enrichment.column.table, enrichment)
+
+
+def _http_panel(
+    request: WorkspaceRequest, table: Table, enrichment: EnrichmentColumn | None
+) -> HttpResponse:
     form = EnrichmentForm(
         request.POST or None,
         workspace=request.workspace,
-        initial=EnrichmentForm.initial_for(enrichment),
+        initial=EnrichmentForm.initial_for(enrichment) if enrichment else None,
     )
     if request.method == "POST" and form.is_valid():
         try:
-            enrichment_column_update(
-                enrichment=enrichment, spec=_spec(request, form, base=enrichment.request)
-            )
+            if enrichment is None:
+                enrichment = enrichment_column_create(
+                    table=table, label=form.cleaned_data["label"], spec=_spec(request, form)
+                )
+                messages.success(
+                    request,
+                    f"Column “{enrichment.column.label}” added. Run it from its menu, or test "
+                    "it on a row first.",
+                )
+            else:
+                enrichment_column_update(
+                    enrichment=enrichment, spec=_spec(request, form, base=enrichment.request)
+                )
+                messages.success(request, "Saved. Cells keep their values until they run again.")
         except EnrichmentProblems as problems:
             form.add_problems(problems)
         else:
-            messages.success(request, "Saved. Cells keep their values until they run again.")
             return redirect("enrichment_edit", column_id=enrichment.pk)
     return render(
         request, "enrichment/panel.html", _panel_context(request, table, form, enrichment)
@@ -152,9 +149,7 @@ def _formula_panel(
         except TableError as refused:
             form.add_error("label", str(refused))
         else:
-            failed = CellResult.objects.filter(column=enrichment, status=CellResult.Status.ERROR)
-            errors = failed.count()
-            note = f" {errors:,} row{'s' if errors != 1 else ''} gave an error." if errors else ""
+            note = _formula_errors_note(enrichment)
             messages.success(request, f"Formula “{enrichment.column.label}” computed.{note}")
             return redirect("table_detail", table_id=table.pk)
     own = enrichment.column.key if enrichment else None
@@ -249,6 +244,25 @@ def _step_problems(
                 continue
         on_field = name if name in form.fields else None
         form.add_error(on_field, message if on_field else f"{name}: {message}")
+
+
+def _formula_errors_note(enrichment: EnrichmentColumn) -> str:
+    """How many rows the formula failed on, and the first: " 3 rows gave an error; row 17:
+    Divide by zero." (the row's number in the table's order)."""
+    failed = CellResult.objects.filter(column=enrichment, status=CellResult.Status.ERROR)
+    errors = failed.count()
+    if not errors:
+        return ""
+    first = failed.select_related("row").order_by("row__position", "row_id").first()
+    assert first is not None
+    rows = visible_rows(table=enrichment.column.table)
+    number = (
+        rows.filter(
+            Q(position__lt=first.row.position) | Q(position=first.row.position, pk__lt=first.row_id)
+        ).count()
+        + 1
+    )
+    return f" {errors:,} row{'s' if errors != 1 else ''} gave an error; row {number}: {first.error}"
 
 
 #: Rows a formula's preview computes.
@@ -602,3 +616,11 @@ def account_columns_rerun(request: WorkspaceRequest, account_id: int) -> HttpRes
         f"that use “{account.name}”.",
     )
     return redirect("account_detail", account_id=account.pk)
+
+
+#: The settings panel of each kind of computed column (a test checks every kind has one).
+PANELS: dict[str, Callable[[WorkspaceRequest, Table, EnrichmentColumn | None], HttpResponse]] = {
+    "http_api": _http_panel,
+    "formula": _formula_panel,
+    "waterfall": _waterfall_panel,
+}

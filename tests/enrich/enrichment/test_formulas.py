@@ -245,3 +245,19 @@ def test_a_duplicated_table_computes_its_formulas(people) -> None:
     assert copied.kind == "formula" and copied.config == ratio.config
     assert values(copy, ratio.column.key) == [83.3, None, 0.3]
     assert errors(copied) == {1: "Divide by zero."}
+
+
+def test_saving_a_formula_names_the_first_row_it_failed_on(client, people) -> None:
+    response = client.post(
+        reverse("formula_create", args=[people.pk]),
+        {"label": "Per head", "expression": "1000 / row.employees", "output": "number"},
+        follow=True,
+    )
+    assert "1 row gave an error; row 2: Divide by zero." in response.content.decode()
+
+
+def test_every_kind_of_computed_column_has_a_panel() -> None:
+    from enrich.enrichment.kinds import registered_kinds
+    from enrich.enrichment.views import PANELS
+
+    assert {kind.type for kind in registered_kinds()} == set(PANELS)
