@@ -265,6 +265,11 @@ class Formula:
             if any(name.name == "get_secret" for name in tree.find_all(nodes.Name)):
                 raise TemplateError(FORMULA_SECRET_MESSAGE)
             check_function_names(tree, extra=self.names)
+            if _reads_row_as_a_whole(tree):
+                raise TemplateError(
+                    "A formula reads cells by name: row.email or row['work email'] (not the "
+                    "whole row, nor a cell whose name is computed), so it knows when to update."
+                )
             #: The column keys the formula reads.
             self.keys = frozenset(_column_keys(tree))
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
@@ -309,22 +314,25 @@ def _context(template: Template, variables: dict[str, Any]) -> Context:
 
 
 def check_function_names(tree: nodes.Template, *, extra: Iterable[str] = ()) -> None:
-    """Refuse a call of a function that does not exist, naming the closest one: a typo is a
-    message on save ("no function lowr(), did you mean lower()?"), not an error on every row.
-    Names the template binds itself (``set``, loops, macros) are its own to call."""
+    """Refuse a function or a name that does not exist, naming the closest function: a typo
+    is a message on save ("no function lowr(), did you mean lower()?"; "no name emial: a
+    cell is row.emial"), not an error on every row. Names the template binds itself (``set``,
+    loops, macros) are its own."""
     bound = {name.name for name in tree.find_all(nodes.Name) if name.ctx in {"store", "param"}}
     bound |= {macro.name for macro in tree.find_all(nodes.Macro)}
     known = set(ENVIRONMENT.globals) | CONTEXT_NAMES | _JINJA_NAMES | set(extra) | bound
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name not in known:
             name = call.node.name
-            close = suggest(name, candidates=sorted(known - bound))
-            hint = (
-                f", did you mean {close}()?"
-                if close
-                else "; the functions are in docs/formulas.md."
-            )
+            close = suggest(name, candidates=sorted(known - bound - _JINJA_NAMES))
+            hint = f", did you mean {close}()?" if close else " (see docs/formulas.md)."
             raise TemplateError(f"There is no function {name}(){hint}")
+    for variable in tree.find_all(nodes.Name):
+        unknown = variable.name not in known and not variable.name.startswith("_")
+        if variable.ctx == "load" and unknown:
+            raise TemplateError(
+                f"There is no name {variable.name}: a cell of the row is row.{variable.name}."
+            )
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
@@ -352,6 +360,8 @@ def compile_url_template(source: str) -> CompiledTemplate:
 
 _RENDER_FAILURES = (
     JinjaTemplateError,
+    # Python's compiler refuses the code of an expression nested past ~200 operators.
+    SyntaxError,
     TypeError,
     ValueError,
     ArithmeticError,
@@ -440,6 +450,27 @@ def _collect(source: str, visit: Callable[[nodes.Template], set[str]]) -> set[st
     with _template_errors():
         tree = ENVIRONMENT.parse_checked(source)
     return visit(tree)
+
+
+def _reads_row_as_a_whole(tree: nodes.Template) -> bool:
+    """Whether ``row`` is used other than as ``row.key`` or ``row['key']`` (passed whole to a
+    function, indexed by a computed key): then no list of the cells it reads exists."""
+    fixed: set[int] = set()
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name == "row":
+            fixed.add(id(node.node))
+    for item in tree.find_all(nodes.Getitem):
+        if (
+            isinstance(item.node, nodes.Name)
+            and item.node.name == "row"
+            and isinstance(item.arg, nodes.Const)
+            and isinstance(item.arg.value, str)
+        ):
+            fixed.add(id(item.node))
+    return any(
+        name.name == "row" and name.ctx == "load" and id(name) not in fixed
+        for name in tree.find_all(nodes.Name)
+    )
 
 
 def _column_keys(tree: nodes.Template) -> set[str]:

@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accounts.models import Account
-from connectors import TemplateError, check_template, template_column_keys
+from connectors import TemplateError, template_column_keys
 from connectors.functions import is_empty
-from connectors.templating import CONDITION_SECRET_MESSAGE, compile_formula, uses_secrets
+from connectors.templating import (
+    CONDITION_SECRET_MESSAGE,
+    FORMULA_SECRET_MESSAGE,
+    compile_formula,
+)
 from enrich.enrichment.kinds.base import (
     Checked,
     ComputedKind,
@@ -258,13 +262,10 @@ def _expression_keys(
     if not source:
         return set()
     try:
-        check_template("{{ " + source + " }}")
-        if uses_secrets("{{ " + source + " }}"):
-            problems[field] = CONDITION_SECRET_MESSAGE
-            return set()
         compile_formula(source, ("result",) if result else ())
     except TemplateError as exc:
-        problems[field] = exc.message
+        secret = exc.message == FORMULA_SECRET_MESSAGE
+        problems[field] = CONDITION_SECRET_MESSAGE if secret else exc.message
         return set()
     return template_column_keys("{{ " + source + " }}")
 
