@@ -13,7 +13,9 @@ from django.db import connection, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from enrich.computed import provider as computed_columns
 from enrich.exceptions import (
+    ColumnInUse,
     ColumnLabelRequired,
     InvalidValue,
     TableError,
@@ -214,6 +216,9 @@ def column_change_kind(*, column: Column, kind: str) -> KindChange:
     column.kind = kind
     column.save(update_fields=["kind"])
     _touch(column.table)
+    if result.converted:
+        # Values changed type: what reads them (formulas, auto-update columns) follows.
+        computed_columns().values_changed(table=column.table, keys={column.key})
     return result
 
 
@@ -252,7 +257,10 @@ def column_set_hidden(*, column: Column, hidden: bool) -> Column:
 @transaction.atomic
 def column_delete(*, column: Column) -> None:
     """Delete a column and its values from every row, so a future column that gets the same
-    key starts empty."""
+    key starts empty. Refused (``ColumnInUse``) while computed columns read it."""
+    readers = computed_columns().columns_reading(table=column.table, key=column.key)
+    if readers:
+        raise ColumnInUse(column.label, readers)
     Row.objects.filter(table_id=column.table_id).update(
         values=JsonRemoveKey("values", key=column.key)
     )

@@ -61,6 +61,12 @@ class ComputedColumns(Protocol):
         """New rows were inserted; ``errors``: the cells their filler could not compute, by
         row id and column key."""
 
+    def columns_reading(self, *, table: Table, key: str) -> list[str]:
+        """The labels of the computed columns that read the column ``key``."""
+
+    def values_changed(self, *, table: Table, keys: set[str]) -> None:
+        """The values of these columns changed in bulk (a retype): update what reads them."""
+
 
 class _Nothing:
     """The provider when no app computes columns."""
@@ -83,6 +89,12 @@ class _Nothing:
         return None
 
     def rows_added(self, *, table: Table, errors: dict[int, dict[str, str]]) -> None:
+        return None
+
+    def columns_reading(self, *, table: Table, key: str) -> list[str]:
+        return []
+
+    def values_changed(self, *, table: Table, keys: set[str]) -> None:
         return None
 
 

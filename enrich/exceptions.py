@@ -33,6 +33,15 @@ class TooManyColumns(TableError):
         )
 
 
+class ColumnInUse(TableError):
+    """Computed columns read the column: it cannot be deleted from under them."""
+
+    def __init__(self, label: str, readers: list[str]) -> None:
+        names = ", ".join(f"“{reader}”" for reader in readers)
+        them = "it" if len(readers) == 1 else "them"
+        super().__init__(f"“{label}” is read by {names}: change or delete {them} first.")
+
+
 class ImportNotAllowed(TableError):
     """The import job is not in a state that allows this step (already started, finished…)."""
 

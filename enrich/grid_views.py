@@ -160,8 +160,12 @@ def column_hide(request: WorkspaceRequest, column_id: int) -> HttpResponse:
 @require_POST
 def column_delete(request: WorkspaceRequest, column_id: int) -> HttpResponse:
     column = _column_for_request(request, column_id)
-    column_services.column_delete(column=column)
-    messages.success(request, f"Column “{column.label}” and its values deleted.")
+    try:
+        column_services.column_delete(column=column)
+    except TableError as refused:  # computed columns read it
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"Column “{column.label}” and its values deleted.")
     return _grid_after_change(request, column.table)
 
 

@@ -251,3 +251,16 @@ class ComputedCells:
         from enrich.enrichment.formulas import record_errors
 
         record_errors(table_id=table.pk, errors=errors)
+
+    def columns_reading(self, *, table: Table, key: str) -> list[str]:
+        from enrich.enrichment.dependencies import graph_of
+
+        graph = graph_of(table_id=table.pk)
+        readers = [node.column_id for node in graph.order if key in node.reads]
+        labels = dict(Column.objects.filter(pk__in=readers).values_list("pk", "label"))
+        return [labels[column_id] for column_id in readers if column_id in labels]
+
+    def values_changed(self, *, table: Table, keys: set[str]) -> None:
+        from enrich.enrichment.columns import recompute_downstream
+
+        recompute_downstream(table=table, keys=keys)
