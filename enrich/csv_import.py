@@ -265,7 +265,9 @@ def _import_rows(job: ImportJob, stream: IO[bytes]) -> None:
                         for number in range(imported, imported + inserted)
                         if number in encoder.errors
                     }
-                    rows_filled(table=job.table, start_position=position, errors=errors)
+                    rows_filled(
+                        table=job.table, start_position=position, errors=errors, import_job=job
+                    )
                 position += inserted
                 imported += inserted
             _progress(job, chunk, imported=imported)

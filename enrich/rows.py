@@ -124,19 +124,29 @@ def rows_insert(
             start_position=start_position,
             import_job=import_job,
         )
-        rows_filled(table=table, start_position=start_position, errors=errors)
+        rows_filled(
+            table=table, start_position=start_position, errors=errors, import_job=import_job
+        )
     return count
 
 
-def rows_filled(*, table: Table, start_position: int, errors: dict[int, dict[str, str]]) -> None:
+def rows_filled(
+    *,
+    table: Table,
+    start_position: int,
+    errors: dict[int, dict[str, str]],
+    import_job: ImportJob | None = None,
+) -> None:
     """Record the cells a filler could not compute for rows just inserted from
-    ``start_position`` (``errors`` by offset from it)."""
+    ``start_position`` (``errors`` by offset from it). The rows of an import are told apart
+    by its tag: a row added meanwhile may hold one of the same positions."""
     if not errors:
         return
     positions = {start_position + offset: failed for offset, failed in errors.items()}
-    ids = dict(
-        Row.objects.filter(table=table, position__in=list(positions)).values_list("position", "pk")
-    )
+    inserted = Row.objects.filter(table=table, position__in=list(positions))
+    if import_job is not None:
+        inserted = inserted.filter(import_job=import_job)
+    ids = dict(inserted.values_list("position", "pk"))
     computed_columns().rows_added(
         table=table,
         errors={ids[position]: failed for position, failed in positions.items() if position in ids},

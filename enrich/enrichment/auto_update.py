@@ -12,10 +12,11 @@ written. A row whose inputs did not change is not run again.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from copy import copy
+
+from django.db import transaction
 
 from enrich.enrichment.dependencies import cached_graph
-from enrich.enrichment.formulas import compute, formulas_of, write_cells
+from enrich.enrichment.formulas import column_keys, compute, formulas_of, write_cells
 from enrich.enrichment.grid import computed_row_values
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
 from enrich.enrichment.pipeline import input_hash
@@ -29,6 +30,7 @@ def auto_update_enabled(*, table_id: int) -> bool:
     return switch is None or switch.auto_update
 
 
+@transaction.atomic
 def propagate(*, row: Row, changed: Iterable[str]) -> list[Run]:
     """Recompute the formulas downstream of ``changed`` in ``row`` and queue the enrichment
     cells downstream whose inputs changed. Call inside the change's transaction: the runs
@@ -39,15 +41,17 @@ def propagate(*, row: Row, changed: Iterable[str]) -> list[Run]:
     if not reached:
         return []
     formulas = {cell.key: cell for cell in formulas_of(table_id=row.table_id, graph=graph)}
-    row = copy(row)
-    row.values = dict(row.values)
+    # Computed from the row as it is now, locked until the change commits: two edits of cells
+    # a formula reads, or an edit and a worker's result, never leave it computed from old
+    # values (each waits for the other and reads what it wrote).
+    row = Row.objects.select_for_update().only("id", "table_id", "values").get(pk=row.pk)
     reads = {key for node in reached for key in node.reads if key in graph.nodes}
     computed = {
         key: value
         for key, value in computed_row_values(row=row, keys=reads).items()
         if graph.nodes[key].kind != ColumnKind.FORMULA
     }
-    columns = frozenset(Column.objects.filter(table_id=row.table_id).values_list("key", flat=True))
+    columns = column_keys(table_id=row.table_id, graph=graph)
     written: dict[str, object] = {}
     errors: dict[str, str] = {}
     computed_formulas = []

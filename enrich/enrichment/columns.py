@@ -209,8 +209,7 @@ def account_token_settings(account: Account) -> dict[str, str]:
 
 
 def _save(enrichment: EnrichmentColumn, checked: CheckedColumn, spec: EnrichmentSpec) -> None:
-    """Save the checked settings and the accounts the column uses; a formula is computed
-    over the table at once (and what reads it)."""
+    """Save the checked settings and the accounts the column uses."""
     enrichment.kind = checked.kind
     enrichment.config = checked.config
     enrichment.account = checked.account
@@ -226,51 +225,81 @@ def _save(enrichment: EnrichmentColumn, checked: CheckedColumn, spec: Enrichment
         ignore_conflicts=True,
     )
     forget_graph(table_id=column.table_id)
-    if not kind_named(checked.kind).sends_requests:
+
+
+def _computed_now(enrichment: EnrichmentColumn) -> EnrichmentColumn:
+    """A kind that sends no request (a formula) is computed over the table once saved, a
+    chunk of rows per transaction: not inside the save's, which would hold the whole table
+    locked while it runs."""
+    if not kind_named(enrichment.kind).sends_requests:
         recompute_column(enrichment=enrichment)
+    return enrichment
 
 
-@transaction.atomic
 def enrichment_column_create(*, table: Table, label: str, spec: EnrichmentSpec) -> EnrichmentColumn:
     """Add a computed column of ``spec.kind`` at the right end of ``table``."""
     checked = enrichment_check(table=table, spec=spec)
-    try:
-        column = column_add(table=table, label=label, kind=kind_named(checked.kind).column_kind)
-    except TableError as refused:  # the table is full, or the label is blank
-        raise EnrichmentProblems({"label": str(refused)}) from None
-    _allow_hosts(checked.hosts_to_allow)
-    enrichment = EnrichmentColumn(column=column)
-    _save(enrichment, checked, spec)
-    return enrichment
+    with transaction.atomic():
+        try:
+            column = column_add(table=table, label=label, kind=kind_named(checked.kind).column_kind)
+        except TableError as refused:  # the table is full, or the label is blank
+            raise EnrichmentProblems({"label": str(refused)}) from None
+        _allow_hosts(checked.hosts_to_allow)
+        enrichment = EnrichmentColumn(column=column)
+        _save(enrichment, checked, spec)
+    return _computed_now(enrichment)
 
 
-@transaction.atomic
 def enrichment_column_update(
     *, enrichment: EnrichmentColumn, spec: EnrichmentSpec
 ) -> EnrichmentColumn:
-    """Change the column's settings; results stay until the cells run again."""
+    """Change the column's settings; results stay until the cells run again (a formula's are
+    computed again at once)."""
     table = enrichment.column.table
     checked = enrichment_check(table=table, spec=spec, own_key=enrichment.column.key)
-    _allow_hosts(checked.hosts_to_allow)
-    _save(enrichment, checked, spec)
-    return enrichment
+    with transaction.atomic():
+        _allow_hosts(checked.hosts_to_allow)
+        _save(enrichment, checked, spec)
+    return _computed_now(enrichment)
 
 
 def recompute_column(*, enrichment: EnrichmentColumn) -> int:
-    """Compute a formula column over its table, then the formulas that read it, and queue
-    the auto-update enrichments downstream over the rows whose inputs changed. Returns how
-    many cells changed."""
+    """Compute a formula column over its table, then what reads it (``recompute_downstream``).
+    Returns how many of its cells changed."""
+    changed = recompute_downstream(table=enrichment.column.table, keys={enrichment.column.key})
+    return len(changed.get(enrichment.column.key, ()))
+
+
+def recompute_downstream(
+    *, table: Table, keys: set[str], rows: set[int] | None = None
+) -> dict[str, set[int]]:
+    """After ``keys`` changed in bulk (in ``rows``; None: any row), compute the formulas
+    downstream over the table and queue each auto-update enrichment that reads a changed
+    column for the rows that changed (their inputs changed; the planner skips the others).
+    Enrichments further down run when those cells are written. Returns the changed rows of
+    each formula."""
     from enrich.enrichment.auto_update import auto_update_enabled
     from enrich.enrichment.runs import run_queue
 
-    table = enrichment.column.table
-    changed = recompute(table=table, keys={enrichment.column.key})
-    if changed and auto_update_enabled(table_id=table.pk):
-        graph = graph_of(table_id=table.pk)
-        for node in graph.downstream({enrichment.column.key}):
-            if node.kind == ColumnKind.ENRICHMENT and node.auto_update:
-                downstream = EnrichmentColumn.objects.get(pk=node.column_id)
-                run_queue(enrichment=downstream, scope=Run.Scope.ALL)
+    changed = recompute(table=table, keys=keys)
+    if not auto_update_enabled(table_id=table.pk):
+        return changed
+    graph = graph_of(table_id=table.pk)
+    # A formula's changed rows are known; a typed column changed in bulk, in ``rows``.
+    moved: dict[str, set[int] | None] = {key: rows for key in keys if key not in changed}
+    moved.update({key: row_ids for key, row_ids in changed.items() if row_ids})
+    for node in graph.order:
+        if node.kind != ColumnKind.ENRICHMENT or not node.auto_update:
+            continue
+        read = [moved[key] for key in node.reads if key in moved]
+        if not read:
+            continue
+        enrichment = EnrichmentColumn.objects.get(pk=node.column_id)
+        known = [row_ids for row_ids in read if row_ids is not None]
+        if len(known) < len(read):
+            run_queue(enrichment=enrichment, scope=Run.Scope.ALL)
+        elif row_ids := set().union(*known):
+            run_queue(enrichment=enrichment, scope=Run.Scope.ROWS, row_ids=row_ids)
     return changed
 
 

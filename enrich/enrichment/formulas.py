@@ -45,8 +45,12 @@ class FormulaCell:
 
 
 def formulas_of(*, table_id: int, graph: ComputedGraph | None = None) -> list[FormulaCell]:
-    """The table's formula columns in dependency order (each after the formulas it reads)."""
+    """The table's formula columns in dependency order (each after the formulas it reads),
+    compiled; kept with the table's cached graph until its computed columns change."""
     graph = graph or cached_graph(table_id=table_id)
+    found: list[FormulaCell] | None = graph.memo.get("formulas")
+    if found is not None:
+        return found
     order = {node.key: index for index, node in enumerate(graph.order)}
     found = []
     for column_id, key, config in EnrichmentColumn.objects.filter(
@@ -57,7 +61,20 @@ def formulas_of(*, table_id: int, graph: ComputedGraph | None = None) -> list[Fo
         except TemplateError:
             continue  # refused on save; never stored
         found.append(FormulaCell(column_id, key, formula, str(config.get("output") or "auto")))
-    return sorted(found, key=lambda cell: order.get(cell.key, len(order)))
+    found.sort(key=lambda cell: order.get(cell.key, len(order)))
+    graph.memo["formulas"] = found
+    return found
+
+
+def column_keys(*, table_id: int, graph: ComputedGraph | None = None) -> frozenset[str]:
+    """The keys of the table's columns, kept with its cached graph: a formula only reads keys
+    that were columns when it was saved, and a column it reads cannot be deleted."""
+    graph = graph or cached_graph(table_id=table_id)
+    keys: frozenset[str] | None = graph.memo.get("column_keys")
+    if keys is None:
+        keys = frozenset(Column.objects.filter(table_id=table_id).values_list("key", flat=True))
+        graph.memo["column_keys"] = keys
+    return keys
 
 
 def compute(values: dict[str, Any], formulas: Sequence[FormulaCell], columns: frozenset[str]):
@@ -98,17 +115,18 @@ def row_filler(*, table: Table) -> RowFiller | None:
 
 
 def record_errors(
-    *, table_id: int, errors: dict[int, dict[str, str]], cleared: Iterable[tuple[int, int]] = ()
+    *,
+    table_id: int,
+    errors: dict[int, dict[str, str]],
+    rows: Iterable[int] = (),
+    formulas: Iterable[int] = (),
 ) -> None:
-    """Record formula errors by row id and column key; ``cleared``: (row id, column id) of
-    formula cells computed without error, whose old error goes."""
-    cleared = list(cleared)
-    if cleared:
-        by_column: dict[int, list[int]] = {}
-        for row_id, column_id in cleared:
-            by_column.setdefault(column_id, []).append(row_id)
-        for column_id, row_ids in by_column.items():
-            CellResult.objects.filter(column_id=column_id, row_id__in=row_ids).delete()
+    """Record formula errors by row id and column key. The old results of the ``formulas``
+    (column ids) in ``rows`` go first, in one statement: those computed without error now
+    have none, and the others get theirs again."""
+    rows, formulas = list(rows), list(formulas)
+    if rows and formulas:
+        CellResult.objects.filter(row_id__in=rows, column_id__in=formulas).delete()
     if not errors:
         return
     ids = dict(
@@ -146,17 +164,19 @@ def write_cells(
             else JsonSetKey("values", key=key, value=value)
         )
         Row.objects.filter(pk=row.pk).update(values=expression)
-    ids = {cell.key: cell.column_id for cell in formulas}
     record_errors(
         table_id=row.table_id,
         errors={row.pk: errors} if errors else {},
-        cleared=[(row.pk, ids[cell.key]) for cell in formulas if cell.key not in errors],
+        rows=[row.pk],
+        formulas=[cell.column_id for cell in formulas],
     )
 
 
-def recompute(*, table: Table, keys: Iterable[str]) -> int:
+def recompute(*, table: Table, keys: Iterable[str]) -> dict[str, set[int]]:
     """Compute the formulas named by ``keys`` and every formula that reads them over the
-    whole table, a chunk of rows per transaction; returns how many cells changed.
+    whole table, a chunk of rows per transaction (the chunk's rows locked, so an edit that
+    commits meanwhile is computed from, not overwritten). Returns the rows whose value
+    changed, by formula key.
 
     Formulas that read an enrichment's results get those results with their chunk."""
     from enrich.enrichment.grid import computed_values_by_row
@@ -165,8 +185,9 @@ def recompute(*, table: Table, keys: Iterable[str]) -> int:
     wanted = set(keys)
     reached = {node.key for node in graph.downstream(wanted)} | wanted
     formulas = [cell for cell in formulas_of(table_id=table.pk, graph=graph) if cell.key in reached]
+    changed: dict[str, set[int]] = {cell.key: set() for cell in formulas}
     if not formulas:
-        return 0
+        return changed
     columns = frozenset(Column.objects.filter(table=table).values_list("key", flat=True))
     own = {cell.key for cell in formulas}
     reads_computed = {
@@ -176,49 +197,52 @@ def recompute(*, table: Table, keys: Iterable[str]) -> int:
         for key in node.reads
         if key in graph.nodes and key not in own
     }
-    changed_cells = 0
-    rows = Row.objects.filter(table=table).order_by("pk").values_list("pk", "values")
+    rows = Row.objects.filter(table=table).order_by("pk")
     last = 0
     while True:
-        chunk = list(rows.filter(pk__gt=last)[:RECOMPUTE_CHUNK])
-        if not chunk:
-            break
-        last = chunk[-1][0]
-        computed = (
-            computed_values_by_row(
-                table_id=table.pk, row_ids=[pk for pk, _ in chunk], keys=reads_computed
-            )
-            if reads_computed
-            else {}
-        )
         with transaction.atomic():
-            changed_cells += _recompute_chunk(table, chunk, computed, formulas, columns)
-    return changed_cells
+            chunk = list(
+                rows.filter(pk__gt=last)
+                .select_for_update()
+                .values_list("pk", "values")[:RECOMPUTE_CHUNK]
+            )
+            if not chunk:
+                break
+            last = chunk[-1][0]
+            computed = (
+                computed_values_by_row(
+                    table_id=table.pk, row_ids=[pk for pk, _ in chunk], keys=reads_computed
+                )
+                if reads_computed
+                else {}
+            )
+            _recompute_chunk(table, chunk, computed, formulas, columns, changed)
+    return changed
 
 
-def _recompute_chunk(table, chunk, computed, formulas, columns) -> int:
+def _recompute_chunk(
+    table: Table,
+    chunk: list[tuple[int, dict[str, Any]]],
+    computed: dict[int, dict[str, Any]],
+    formulas: list[FormulaCell],
+    columns: frozenset[str],
+    changed: dict[str, set[int]],
+) -> None:
     sets: list[tuple[Any, str, int]] = []
     removals: dict[str, list[int]] = {}
     errors: dict[int, dict[str, str]] = {}
-    cleared: list[tuple[int, int]] = []
-    for pk, stored in chunk:
-        values = {**stored, **computed.get(pk, {})}
+    for pk, stored_values in chunk:
+        values = {**stored_values, **computed.get(pk, {})}
         row_errors = compute(values, formulas, columns)
         for cell in formulas:
-            new, old = values.get(cell.key), stored.get(cell.key)
+            new, old = values.get(cell.key), stored_values.get(cell.key)
             if new != old or type(new) is not type(old):
+                changed[cell.key].add(pk)
                 if new is None:
                     removals.setdefault(cell.key, []).append(pk)
                 else:
-                    sets.append(
-                        (
-                            key_path_param(connection, cell.key),
-                            json.dumps(new, ensure_ascii=False),
-                            pk,
-                        )
-                    )
-            if cell.key not in row_errors:
-                cleared.append((pk, cell.column_id))
+                    path = key_path_param(connection, cell.key)
+                    sets.append((path, json.dumps(new, ensure_ascii=False), pk))
         if row_errors:
             errors[pk] = row_errors
     if sets:
@@ -227,5 +251,9 @@ def _recompute_chunk(table, chunk, computed, formulas, columns) -> int:
             cursor.executemany(statement, sets)
     for key, row_ids in removals.items():
         Row.objects.filter(pk__in=row_ids).update(values=JsonRemoveKey("values", key=key))
-    record_errors(table_id=table.pk, errors=errors, cleared=cleared)
-    return len(sets) + sum(len(ids) for ids in removals.values())
+    record_errors(
+        table_id=table.pk,
+        errors=errors,
+        rows=[pk for pk, _ in chunk],
+        formulas=[cell.column_id for cell in formulas],
+    )

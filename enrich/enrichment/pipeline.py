@@ -29,7 +29,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -203,10 +202,8 @@ def _propagate(*, run: Run, row_id: int) -> None:
     key = run.column.column.key
     if not cached_graph(table_id=run.column.column.table_id).downstream({key}):
         return
-    with transaction.atomic():
-        # Read again: a formula is computed from the row as it is now, not as it was claimed.
-        row = Row.objects.only("id", "table_id", "values").get(pk=row_id)
-        propagate(row=row, changed={key})
+    # ``propagate`` reads the row again, locked: as it is now, not as it was claimed.
+    propagate(row=Row(pk=row_id, table_id=run.column.column.table_id), changed={key})
 
 
 #: The cells this process is running, by id, with their claims: the heartbeat renews them.
