@@ -10,11 +10,11 @@ enrichment's cell, once written, propagates again from its own column.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from django.db.models import F
+from typing import Any
 
 from enrich.enrichment.models import EnrichmentColumn, ResultField, TableEnrichmentSettings
 from enrich.models import ColumnKind
@@ -45,6 +45,9 @@ class ComputedGraph:
     def __init__(self, nodes: Iterable[Node]) -> None:
         self.nodes = {node.key: node for node in nodes}
         self.order = self._ordered()
+        #: What is read along with the graph and changes with it (the compiled formulas, the
+        #: table's column keys), kept as long as the graph is.
+        self.memo: dict[str, Any] = {}
 
     def _ordered(self) -> list[Node]:
         done: set[str] = set()
@@ -125,24 +128,24 @@ def graph_of(*, table_id: int) -> ComputedGraph:
     return ComputedGraph(nodes)
 
 
-_cache: dict[int, tuple[int, ComputedGraph]] = {}
+_cache: dict[int, tuple[str, ComputedGraph]] = {}
 _cache_lock = threading.Lock()
 
 
-def graph_version(*, table_id: int) -> int:
-    """How many times the table's computed columns changed (one small query)."""
+def graph_version(*, table_id: int) -> str:
+    """The token of the table's computed columns as they are now (one small query)."""
     found = (
         TableEnrichmentSettings.objects.filter(table_id=table_id)
         .values_list("graph_version", flat=True)
         .first()
     )
-    return found or 0
+    return found or ""
 
 
 def cached_graph(*, table_id: int) -> ComputedGraph:
     """``graph_of``, reused by this process until the table's computed columns change: one
-    query to check the version instead of two to read the graph (every cell a worker writes
-    asks what reads it)."""
+    query to check the version instead of several to read the graph and its formulas (every
+    cell a worker writes asks what reads it)."""
     version = graph_version(table_id=table_id)
     with _cache_lock:
         found = _cache.get(table_id)
@@ -159,12 +162,11 @@ def graph_changed(*, table_id: int, create: bool = True) -> None:
     (``create``: make the table's settings row if it has none)."""
     with _cache_lock:
         _cache.pop(table_id, None)
-    bumped = TableEnrichmentSettings.objects.filter(table_id=table_id).update(
-        graph_version=F("graph_version") + 1
-    )
-    if not bumped:
-        TableEnrichmentSettings.objects.get_or_create(
-            table_id=table_id, defaults={"graph_version": 1}
+    token = secrets.token_hex(16)
+    bumped = TableEnrichmentSettings.objects.filter(table_id=table_id).update(graph_version=token)
+    if not bumped and create:
+        TableEnrichmentSettings.objects.update_or_create(
+            table_id=table_id, defaults={"graph_version": token}
         )
 
 

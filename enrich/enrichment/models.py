@@ -115,10 +115,12 @@ class TableEnrichmentSettings(models.Model):
         default=True,
         help_text="Off: no column of this table re-runs by itself, whatever its own setting.",
     )
-    graph_version = models.PositiveIntegerField(
-        default=0,
-        help_text="Counts changes of the table's computed columns, so every process knows when "
-        "its cached dependency graph is out of date.",
+    graph_version = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Changes (to a new random token) whenever the table's computed columns do, so "
+        "every process knows when its cached dependency graph is out of date; a token, not a "
+        "counter, so a change rolled back is never mistaken for a later one.",
     )
 
     def __str__(self) -> str:
