@@ -159,32 +159,34 @@ def run_summaries(*, runs: Iterable[Run]) -> dict[int, RunSummary]:
 
 
 def _step_hits(*, runs: list[Run]) -> dict[int, tuple[tuple[str | None, int], ...]]:
-    """For waterfall runs: how many done cells each step answered, and how many none did
-    (one aggregate over the answering step's index)."""
+    """For waterfall runs: how many done cells each step answered, and how many none did (one
+    aggregate over the answering step's label, so steps reordered or removed since keep
+    their counts), in the order of the column's steps now."""
     if not runs:
         return {}
     grouped = (
         CellResult.objects.filter(
             run_id__in=[run.pk for run in runs], status=CellResult.Status.DONE
         )
-        .annotate(step=KeyTextTransform("answered_by", "details"))
+        .annotate(step=KeyTextTransform("answered_label", "details"))
         .values("run_id", "step")
         .annotate(cells=Count("pk"))
         .order_by()
     )
-    by_run: dict[int, dict[int | None, int]] = {}
+    by_run: dict[int, dict[str | None, int]] = {}
     for group in grouped:
-        step = group["step"]
-        index = int(step) if step not in (None, "", "null") else None
-        by_run.setdefault(group["run_id"], {})[index] = group["cells"]
+        label = group["step"] if group["step"] not in ("", "null") else None
+        by_run.setdefault(group["run_id"], {})[label] = group["cells"]
     found = {}
     for run in runs:
-        counts = by_run.get(run.pk, {})
+        counts = dict(by_run.get(run.pk, {}))
         steps = run.column.config.get("steps") or []
-        labelled = [
-            (step_label(step, index), counts.get(index, 0)) for index, step in enumerate(steps)
-        ]
-        found[run.pk] = (*labelled, (None, counts.get(None, 0)))
+        labels = [step_label(step, index) for index, step in enumerate(steps)]
+        ordered: list[tuple[str | None, int]] = [(label, counts.pop(label, 0)) for label in labels]
+        none = counts.pop(None, 0)
+        # Steps of that run that are gone or renamed since, after today's.
+        ordered += sorted((label, count) for label, count in counts.items() if label is not None)
+        found[run.pk] = (*ordered, (None, none))
     return found
 
 

@@ -17,7 +17,7 @@ from enrich.enrichment.columns import (
     enrichment_column_create,
     enrichment_column_update,
 )
-from enrich.enrichment.models import CellResult
+from enrich.enrichment.models import CellResult, Run
 from enrich.models import Row
 from enrich.rows import row_add, row_set_value, rows_insert
 from tests.enrich.conftest import csv_upload
@@ -261,3 +261,81 @@ def test_every_kind_of_computed_column_has_a_panel() -> None:
     from enrich.enrichment.views import PANELS
 
     assert {kind.type for kind in registered_kinds()} == set(PANELS)
+
+
+def test_a_formula_is_computed_from_the_row_as_it_is_not_as_the_caller_saw_it(people) -> None:
+    """Two edits at once: each change's formulas read the row again, locked, so the second
+    is computed from the first's value too, never from the values its request loaded."""
+    from enrich.enrichment.auto_update import propagate
+
+    full = add_formula(people, "Full", 'concat(row.name, " <", row.email, ">")')
+    ada = Row.objects.get(table=people, position=0)
+    stale = Row.objects.get(pk=ada.pk)
+    # Another request changed the email (and committed) after this one loaded the row.
+    Row.objects.filter(pk=ada.pk).update(values={**ada.values, "email": "new@x.example"})
+    propagate(row=stale, changed={"name"})
+    ada.refresh_from_db()
+    assert ada.values[full.column.key] == "  Ada Lovelace  <new@x.example>"
+
+
+def test_a_retyped_column_recomputes_what_reads_it_and_a_read_column_cannot_go(
+    client, people
+) -> None:
+    from enrich.columns import column_change_kind, column_delete
+    from enrich.exceptions import ColumnInUse
+
+    text = people.columns.get(key="name")
+    column_add = __import__("enrich.columns", fromlist=["column_add"]).column_add
+    qty = column_add(table=people, label="Qty", kind="text")
+    for row in Row.objects.filter(table=people):
+        row_set_value(row=row, column=qty, raw="3")
+    double = add_formula(people, "Double", "row.qty * 2")
+    assert values(people, double.column.key) == ["33", "33", "33"]
+
+    column_change_kind(column=qty, kind="number")
+    assert values(people, double.column.key) == [6, 6, 6]
+
+    with pytest.raises(ColumnInUse) as refused:
+        column_delete(column=qty)
+    assert str(refused.value) == "“Qty” is read by “Double”: change or delete it first."
+    response = client.post(reverse("column_delete", args=[qty.pk]), follow=True)
+    assert response.status_code == 200
+    assert "is read by “Double”" in response.content.decode()
+    assert people.columns.filter(key="qty").exists() and text.pk
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("1" + " + 1" * 300, "The template failed"),
+        ('get(row, "email")', "A formula reads cells by name"),
+        ("row[row.name]", "A formula reads cells by name"),
+        ("emial", "There is no name emial: a cell of the row is row.emial."),
+    ],
+)
+def test_formulas_that_cannot_be_followed_are_refused(people, expression, message) -> None:
+    with pytest.raises(EnrichmentProblems) as problems:
+        add_formula(people, "Broken", expression)
+    assert message in problems.value.errors["expression"]
+
+
+def test_a_changed_formula_queues_its_readers_for_the_rows_it_changed_only(
+    people, api, make_enrichment
+) -> None:
+    domain = add_formula(people, "Domain", "domain(row.email)")
+    lookup = make_enrichment(
+        people,
+        label="Lookup",
+        request={"endpoint": api.url("/?d={{ row." + domain.column.key + " }}")},
+        auto_update=True,
+    )
+    enrichment_column_update(
+        enrichment=domain,
+        spec=EnrichmentSpec(
+            kind="formula", config={"expression": 'domain(row.email) if row.email else "none"'}
+        ),
+    )
+    # Only Grace's value changed (no email: "none" now); nothing else is sent again.
+    runs = list(Run.objects.filter(column=lookup))
+    grace = Row.objects.get(table=people, position=1)
+    assert [(run.scope, run.row_ids) for run in runs] == [("rows", [grace.pk])]

@@ -276,3 +276,18 @@ def test_the_panel_saves_reorders_and_removes_steps(client, leads, api) -> None:
     assert refused.status_code == 200
     page = refused.content.decode()
     assert "field__error" in page and "http" in page.split("field__error", 1)[1][:400]
+
+
+def test_hit_rates_follow_the_steps_when_they_are_reordered_later(chain, api) -> None:
+    from enrich.enrichment.columns import enrichment_column_update
+
+    run = run_all(chain)
+    steps = chain.config["steps"]
+    enrichment_column_update(
+        enrichment=chain,
+        spec=EnrichmentSpec(kind="waterfall", config={"steps": [steps[1], steps[0]]}),
+    )
+    run.refresh_from_db()
+    summary = run_summaries(runs=[latest_runs(column_ids=[chain.pk])[chain.pk]])[run.pk]
+    # B first now; C was removed since: its count (0) goes, the rest keep theirs.
+    assert summary.step_rates == [("Provider B", 33), ("Provider A", 44), ("none", 22)]
