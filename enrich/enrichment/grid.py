@@ -256,7 +256,15 @@ class ComputedCells:
         from enrich.enrichment.dependencies import graph_of
 
         graph = graph_of(table_id=table.pk)
-        readers = [node.column_id for node in graph.order if key in node.reads]
+        # The field columns of an enrichment go with it: what reads them counts too.
+        doomed = {key} | {
+            node.key
+            for node in graph.order
+            if node.kind == ColumnKind.RESULT_FIELD and node.reads == {key}
+        }
+        readers = [
+            node.column_id for node in graph.order if node.key not in doomed and node.reads & doomed
+        ]
         labels = dict(Column.objects.filter(pk__in=readers).values_list("pk", "label"))
         return [labels[column_id] for column_id in readers if column_id in labels]
 
