@@ -220,3 +220,38 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class GridAction(models.Model):
+    """One change a user made to a table's cells (an edit, a paste, a clear, a fill): what
+    each cell held before and after, so it can be undone and redone, by that user, from the
+    server (it survives a reload), without silently undoing someone else's later edit."""
+
+    class Kind(models.TextChoices):
+        EDIT = "edit", "Edit"
+        PASTE = "paste", "Paste"
+        CLEAR = "clear", "Clear"
+        FILL = "fill", "Fill down"
+
+    table = models.ForeignKey(Table, on_delete=models.CASCADE, related_name="actions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grid_actions"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    cells = models.JSONField(
+        default=list,
+        help_text="[row id, column key, value before, value after] of each cell written; a "
+        "blank is null.",
+    )
+    rows_added = models.JSONField(
+        default=list, help_text="Ids of the rows the change appended (a paste past the end)."
+    )
+    undone = models.BooleanField(default=False, help_text="Undone, and not redone since.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["table", "user", "undone"], name="action_table_user")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {len(self.cells)} cells in table {self.table_id}"

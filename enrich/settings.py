@@ -203,6 +203,10 @@ ENRICH_MAX_COLUMNS = env_int(ENV, "ENRICH_MAX_COLUMNS", default=500, minimum=1)
 # Files up to this size import during the upload request; bigger ones go to a worker with a
 # progress bar, so the request never outlives a proxy timeout.
 ENRICH_CSV_INLINE_MAX_KB = env_int(ENV, "ENRICH_CSV_INLINE_MAX_KB", default=256, minimum=0)
+# Cells one paste, clear or fill down may write (a bigger one is refused, naming the limit).
+ENRICH_MAX_PASTE_CELLS = env_int(ENV, "ENRICH_MAX_PASTE_CELLS", default=50_000, minimum=1)
+# Rows a paste may append past the end of the table without the user confirming first.
+ENRICH_PASTE_CONFIRM_ROWS = env_int(ENV, "ENRICH_PASTE_CONFIRM_ROWS", default=20, minimum=0)
 # Rows per page of the grid (each "load more" fetches one page).
 ENRICH_GRID_PAGE_SIZE = env_int(ENV, "ENRICH_GRID_PAGE_SIZE", default=100, minimum=10)
 # Django buffers uploads above this in a temporary file instead of memory.

@@ -12,11 +12,12 @@ class EnrichmentConfig(AppConfig):
         from enrich import computed
         from enrich.enrichment import auto_update
         from enrich.enrichment.grid import ComputedCells
-        from enrich.signals import cell_written, table_duplicated
+        from enrich.signals import cell_written, cells_written, table_duplicated
 
         computed.register(ComputedCells())
 
         cell_written.connect(auto_update.on_cell_written, dispatch_uid="enrichment-auto-update")
+        cells_written.connect(auto_update.on_cells_written, dispatch_uid="enrichment-ranges")
         table_duplicated.connect(_copy_enrichments, dispatch_uid="enrichment-duplicate")
         pre_delete.connect(
             _delete_result_field_columns,

@@ -21,7 +21,7 @@ from enrich.enrichment.grid import computed_row_values
 from enrich.enrichment.models import CellResult, EnrichmentColumn, Run, TableEnrichmentSettings
 from enrich.enrichment.pipeline import input_hash
 from enrich.enrichment.runs import run_queue
-from enrich.models import Column, ColumnKind, Row
+from enrich.models import Column, ColumnKind, Row, Table
 
 
 def auto_update_enabled(*, table_id: int) -> bool:
@@ -113,3 +113,10 @@ def cells_changed(*, row: Row, column_keys: Iterable[str]) -> list[Run]:
 def on_cell_written(*, row: Row, column: Column, **_: object) -> None:
     """``enrich.signals.cell_written`` receiver: a user edit recomputes what reads it."""
     propagate(row=row, changed={column.key})
+
+
+def on_cells_written(*, table: Table, changes: dict[int, set[str]], **_: object) -> None:
+    """``enrich.signals.cells_written`` receiver: a paste, a clear or an undo recomputes
+    what reads the cells it wrote, once for each row."""
+    for row_id, keys in changes.items():
+        propagate(row=Row(pk=row_id, table_id=table.pk), changed=keys)
