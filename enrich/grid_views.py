@@ -13,6 +13,7 @@ from accounts.decorators import workspace_required
 from accounts.request_types import WorkspaceRequest
 from enrich import columns as column_services
 from enrich import rows as row_services
+from enrich.cell_writes import cell_edit_record
 from enrich.computed import provider as computed_columns
 from enrich.exceptions import TableError
 from enrich.forms import (
@@ -209,10 +210,22 @@ def cell_update(request: WorkspaceRequest, row_id: int, column_id: int) -> HttpR
     form = CellForm(request.POST)
     error = ""
     if form.is_valid():
+        before = row.values.get(column.key)
         try:
-            row_services.row_set_value(row=row, column=column, raw=form.cleaned_data["value"])
+            after = row_services.row_set_value(
+                row=row, column=column, raw=form.cleaned_data["value"]
+            )
         except TableError as refused:
             error = str(refused)
+        else:
+            cell_edit_record(
+                table=row.table,
+                user=request.user,
+                row_id=row.pk,
+                key=column.key,
+                before=before,
+                after=after,
+            )
     else:
         error = " ".join(str(message) for errors in form.errors.values() for message in errors)
     if not request.htmx:

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from enrich import csv_views, grid_views, views
+from enrich import csv_views, grid_views, range_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,6 +23,11 @@ urlpatterns = [
     ),
     path("tables/<id:table_id>/rows/add/", grid_views.row_add, name="row_add"),
     path("tables/<id:table_id>/rows/delete/", grid_views.rows_delete, name="rows_delete"),
+    path("tables/<id:table_id>/cells/paste/", range_views.cells_paste, name="cells_paste"),
+    path("tables/<id:table_id>/cells/clear/", range_views.cells_clear, name="cells_clear"),
+    path("tables/<id:table_id>/cells/fill/", range_views.cells_fill, name="cells_fill"),
+    path("tables/<id:table_id>/undo/", range_views.action_undo_view, name="action_undo"),
+    path("tables/<id:table_id>/redo/", range_views.action_redo_view, name="action_redo"),
     path("columns/<id:column_id>/rename/", grid_views.column_rename, name="column_rename"),
     path("columns/<id:column_id>/kind/", grid_views.column_kind, name="column_kind"),
     path("columns/<id:column_id>/move/", grid_views.column_move, name="column_move"),

@@ -106,11 +106,65 @@
     });
   }
 
+  // --- Selection, as in a spreadsheet: a click selects a cell; Enter, F2, a double click or
+  // typing edits it; Shift extends the selection to a rectangle; arrows move it. The range is
+  // kept as row and column ids, so it survives rows being swapped in by an answer.
+  let range = null; // { anchor: [row id, column id], focus: [row id, column id] }
+
+  const dataRows = () => Array.from(document.querySelectorAll("#grid tbody tr[data-row]"));
+  const columnIds = () =>
+    Array.from(document.querySelectorAll("#grid th[data-column]"), (th) => th.dataset.column);
+  const place = (td) => [td.closest("tr").dataset.row, td.dataset.column];
+  const cellAt = ([row, column]) =>
+    document.querySelector(`#grid tr[data-row="${row}"] td[data-column="${column}"]`);
+
+  // The selected rectangle as row ids (top to bottom) and column ids (left to right).
+  function rangeBounds() {
+    if (!range) return null;
+    const rows = dataRows().map((tr) => tr.dataset.row);
+    const columns = columnIds();
+    const r = [rows.indexOf(range.anchor[0]), rows.indexOf(range.focus[0])];
+    const c = [columns.indexOf(range.anchor[1]), columns.indexOf(range.focus[1])];
+    if (r.includes(-1) || c.includes(-1)) return null;
+    return {
+      rows: rows.slice(Math.min(...r), Math.max(...r) + 1),
+      columns: columns.slice(Math.min(...c), Math.max(...c) + 1),
+    };
+  }
+
+  function paintRange() {
+    document.querySelectorAll("#grid td.is-selected").forEach((td) => td.classList.remove("is-selected"));
+    const bounds = rangeBounds();
+    if (!bounds || (bounds.rows.length === 1 && bounds.columns.length === 1)) return;
+    for (const row of bounds.rows) {
+      for (const column of bounds.columns) cellAt([row, column])?.classList.add("is-selected");
+    }
+  }
+
+  function select(td, extend = false) {
+    if (!td) return;
+    if (extend && range) {
+      range.focus = place(td);
+    } else {
+      range = { anchor: place(td), focus: place(td) };
+      focusCell(td);
+    }
+    paintRange();
+  }
+
   document.addEventListener("click", (event) => {
     const td = event.target.closest("#grid td[data-column]");
     if (!td || event.target.closest("a, input, textarea, button")) return;
     if (editing && editing.td !== td) commitEdit();
-    focusCell(td);
+    if (editing) return;
+    select(td, event.shiftKey);
+    // A computed cell has no editor: a click also opens its details beside the grid.
+    if (td.dataset.detail && !event.shiftKey) openDetail(td);
+  });
+  document.addEventListener("dblclick", (event) => {
+    const td = event.target.closest("#grid td[data-column]");
+    if (!td || editing || event.target.closest("a, input, textarea, button")) return;
+    select(td);
     startEdit(td);
   });
 
@@ -123,20 +177,122 @@
     }
     const td = event.target.closest && event.target.closest("#grid td[data-column]");
     if (!td) return;
+    const command = event.ctrlKey || event.metaKey;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
     if (moves[event.key]) {
       event.preventDefault();
-      focusCell(neighbour(td, ...moves[event.key]) || td);
+      if (event.shiftKey && range) {
+        const from = cellAt(range.focus) || td;
+        const next = neighbour(from, ...moves[event.key]) || from;
+        range.focus = place(next);
+        next.scrollIntoView({ block: "nearest", inline: "nearest" });
+        paintRange();
+      } else {
+        select(neighbour(td, ...moves[event.key]) || td);
+      }
     } else if (event.key === "Tab") {
       const next = neighbour(td, event.shiftKey ? -1 : 1, 0);
-      if (next) { event.preventDefault(); focusCell(next); }
+      if (next) { event.preventDefault(); select(next); }
     } else if (event.key === "Enter" || event.key === "F2") {
       event.preventDefault();
       startEdit(td);
-    } else if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    } else if (event.key === "Escape") {
+      select(td);
+    } else if (command && key === "a") {
+      // Once: the cell's column; again: every loaded cell.
+      event.preventDefault();
+      const rows = dataRows();
+      const columns = columnIds();
+      const bounds = rangeBounds();
+      const column = bounds && bounds.columns.length === 1 && bounds.rows.length === rows.length;
+      const [first, last] = [rows[0].dataset.row, rows[rows.length - 1].dataset.row];
+      range = column
+        ? { anchor: [first, columns[0]], focus: [last, columns[columns.length - 1]] }
+        : { anchor: [first, td.dataset.column], focus: [last, td.dataset.column] };
+      paintRange();
+    } else if (command && key === "d") {
+      event.preventDefault();
+      rangeAction("fillUrl");
+    } else if (command && key === "z") {
+      event.preventDefault();
+      rangeAction(event.shiftKey ? "redoUrl" : "undoUrl");
+    } else if (command && key === "y") {
+      event.preventDefault();
+      rangeAction("redoUrl");
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      event.preventDefault();
+      rangeAction("clearUrl");
+    } else if (event.key.length === 1 && !command && !event.altKey) {
       event.preventDefault();
       startEdit(td, event.key); // typing replaces the value, as in a spreadsheet
     }
+  });
+
+  // --- Range actions: one server call each, answered with the rows they changed (swapped
+  // in place) and a line saying what happened.
+  const keyOf = (columnId) => document.querySelector(`#grid th[data-column="${columnId}"]`)?.dataset.key;
+
+  function rangeValues() {
+    const bounds = rangeBounds() || (range && { rows: [range.focus[0]], columns: [range.focus[1]] });
+    if (!bounds) return null;
+    return { rows: bounds.rows.join(","), columns: bounds.columns.map(keyOf).join(",") };
+  }
+
+  let refocus = false; // a range action's answer replaces the rows: the active cell again
+  function rangeAction(urlName, extra = {}) {
+    const url = grid()?.dataset[urlName];
+    const values = rangeValues();
+    if (!url || !values) return;
+    refocus = true;
+    htmx.ajax("POST", url, { target: "#grid-status", swap: "innerHTML", values: { ...values, ...extra } });
+  }
+
+  // Ctrl+C: the range as tab-separated text, each cell as the grid shows it.
+  document.addEventListener("copy", (event) => {
+    if (editing || !document.activeElement?.closest?.("#grid td[data-column]")) return;
+    const bounds = rangeBounds() || (range && { rows: [range.focus[0]], columns: [range.focus[1]] });
+    if (!bounds) return;
+    const quote = (text) => (/[\t\n"]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+    const lines = bounds.rows.map((row) =>
+      bounds.columns.map((column) => { const td = cellAt([row, column]); return td ? quote(rawText(td)) : ""; }).join("\t"));
+    event.clipboardData.setData("text/plain", lines.join("\n"));
+    event.preventDefault();
+  });
+
+  // Ctrl+V: text from a spreadsheet, pasted from the selected cell down and to the right;
+  // lines past the last row add rows when the whole table is loaded.
+  document.addEventListener("paste", (event) => {
+    if (editing || !range || !document.activeElement?.closest?.("#grid td[data-column]")) return;
+    const text = event.clipboardData.getData("text/plain");
+    if (!text) return;
+    event.preventDefault();
+    const rows = dataRows().map((tr) => tr.dataset.row);
+    const columns = columnIds();
+    const bounds = rangeBounds();
+    const top = bounds ? bounds.rows[0] : range.focus[0];
+    const left = bounds ? bounds.columns[0] : range.focus[1];
+    const values = {
+      rows: rows.slice(rows.indexOf(top)).join(","),
+      columns: columns.slice(columns.indexOf(left)).map(keyOf).join(","),
+      text,
+      end: document.querySelector("#grid .grid__more") ? "0" : "1",
+    };
+    refocus = true;
+    htmx.ajax("POST", grid().dataset.pasteUrl, { target: "#grid-status", swap: "innerHTML", values });
+  });
+
+  // Rows swapped in by an answer lose their selection marks: paint them again. A paste that
+  // added rows shows the end of the table, where they are.
+  document.addEventListener("htmx:afterSettle", () => {
+    paintRange();
+    if (!refocus || !range) return;
+    refocus = false;
+    const active = cellAt([range.anchor[0], range.anchor[1]]);
+    if (active && !active.contains(document.activeElement)) focusCell(active);
+  });
+  document.body.addEventListener("grid-show-end", () => {
+    htmx.ajax("GET", `${window.location.pathname}?after=tail`, { target: "#grid", swap: "outerHTML" });
   });
 
   document.addEventListener("focusout", (event) => {

@@ -81,9 +81,12 @@ def test_cells_are_edited_and_navigated_from_the_keyboard(signed_in) -> None:
     page.goto(f"/tables/{table.pk}/")
     assert page.locator("h1").inner_text() == "Leads"
 
-    # Click to edit; Enter saves and moves down.
+    # A click selects; Enter edits (no editor until then); Enter saves and moves down.
     cell(page, 0, 0).click()
     editor = page.locator("#grid textarea.cell__editor")
+    expect(editor).to_have_count(0)
+    expect_focus(page, 0, 0)
+    page.keyboard.press("Enter")
     expect(editor).to_have_value("Ada")
     editor.fill("Ada Lovelace")
     page.keyboard.press("Enter")
@@ -192,7 +195,6 @@ def test_scrolling_loads_the_next_pages_of_a_long_table(signed_in, settings) -> 
 
     # Keyboard navigation carries on across the loaded pages.
     cell(page, 99, 0).click()
-    page.keyboard.press("Escape")
     page.keyboard.press("ArrowDown")
     expect_focus(page, 100, 0)
 

@@ -149,6 +149,7 @@ def test_a_formula_and_a_waterfall_are_built_run_and_chained(
 
     # An edit flows through: Nobody gets an email → domain → waterfall → shout.
     cells(page, "email").nth(2).click()
+    page.keyboard.press("Enter")
     page.locator("#grid textarea.cell__editor").fill("someone@navy.example")
     page.keyboard.press("Enter")
     # The edit's answer brings the row's computed cells: the domain is there at once.
