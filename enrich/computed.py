@@ -15,6 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from django.db.models import Q
+
+    from enrich.filters import Condition
     from enrich.models import Column, Table
 
 
@@ -67,6 +70,9 @@ class ComputedColumns(Protocol):
     def values_changed(self, *, table: Table, keys: set[str]) -> None:
         """The values of these columns changed in bulk (a retype): update what reads them."""
 
+    def condition_q(self, *, column: Column, condition: Condition) -> Q | None:
+        """A filter condition on a computed column (its status, a field of its answer)."""
+
 
 class _Nothing:
     """The provider when no app computes columns."""
@@ -95,6 +101,9 @@ class _Nothing:
         return []
 
     def values_changed(self, *, table: Table, keys: set[str]) -> None:
+        return None
+
+    def condition_q(self, *, column: Column, condition: Condition) -> Q | None:
         return None
 
 

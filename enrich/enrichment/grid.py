@@ -12,9 +12,12 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from enrich.filters import Condition
 
 from connectors.filtering import read_path
 from enrich.enrichment.models import CellResult, EnrichmentColumn, ResultField
@@ -267,6 +270,52 @@ class ComputedCells:
         ]
         labels = dict(Column.objects.filter(pk__in=readers).values_list("pk", "label"))
         return [labels[column_id] for column_id in readers if column_id in labels]
+
+    def condition_q(self, *, column: Column, condition: Condition) -> Q | None:
+        """A condition on an enrichment or field column: the status of its cell, or a value
+        at a dot path of its answer (a field column's path comes first)."""
+        from django.db.models import Exists, OuterRef
+
+        from enrich.filters import STATUS_OPERATOR, value_q
+
+        source_id: int = column.pk
+        prefix: tuple[str, ...] = ()
+        if column.kind == ColumnKind.RESULT_FIELD:
+            field = ResultField.objects.filter(column=column).values_list("source_id", "path")
+            found = field.first()
+            if found is None:
+                return None
+            source_id, prefix = found[0], tuple(found[1].split("."))
+        cells = CellResult.objects.filter(row_id=OuterRef("pk"), column_id=source_id)
+        if condition.operator == STATUS_OPERATOR:
+            wanted = {
+                str(item)
+                for item in (
+                    condition.value if isinstance(condition.value, list) else [condition.value]
+                )
+            }
+            statuses = {"queued": "pending"}
+            chosen = [statuses.get(item, item) for item in wanted if item != "not_run"]
+            q = Q(Exists(cells.filter(status__in=chosen))) if chosen else Q(pk__in=[])
+            if "not_run" in wanted:
+                q |= ~Q(Exists(cells))
+            return q
+        path = prefix + tuple(part for part in condition.path.split(".") if part)
+        if not path:
+            answered = Q(Exists(cells.filter(status=CellResult.Status.DONE, value__isnull=False)))
+            if condition.operator == "is_empty":
+                return ~answered
+            if condition.operator == "is_not_empty":
+                return answered
+            return None
+        numeric = isinstance(condition.value, int | float) and not isinstance(condition.value, bool)
+        matching = cells.filter(status=CellResult.Status.DONE).filter(
+            value_q("value", path, condition, numeric=numeric)
+        )
+        if condition.operator in {"is_empty", "not_contains", "not_equals"}:
+            # Blank, or not that value: also the rows whose cell never answered.
+            return Q(Exists(matching)) | ~Q(Exists(cells.filter(status=CellResult.Status.DONE)))
+        return Q(Exists(matching))
 
     def values_changed(self, *, table: Table, keys: set[str]) -> None:
         from enrich.enrichment.columns import recompute_downstream
