@@ -157,27 +157,23 @@ def cell_edit_record(
 
 def action_undo(*, table: Table, user: User) -> WriteOutcome | None:
     """Undo the user's last change to ``table`` that is not undone; None when there is none."""
-    with transaction.atomic():
-        action = (
-            GridAction.objects.select_for_update()
-            .filter(table=table, user=user, undone=False)
-            .order_by("-pk")
-            .first()
-        )
-        return _apply(action, undo=True) if action else None
+    return _step(table=table, user=user, undo=True)
 
 
 def action_redo(*, table: Table, user: User) -> WriteOutcome | None:
     """Redo the user's change undone last; None when there is none (a new change since
     forgets what was undone)."""
+    return _step(table=table, user=user, undo=False)
+
+
+def _step(*, table: Table, user: User, undo: bool) -> WriteOutcome | None:
     with transaction.atomic():
-        action = (
-            GridAction.objects.select_for_update()
-            .filter(table=table, user=user, undone=True)
-            .order_by("pk")
-            .first()
+        actions = GridAction.objects.select_for_update().filter(
+            table=table, user=user, undone=not undo
         )
-        return _apply(action, undo=False) if action else None
+        # Undo the newest change not undone; redo the oldest of those undone since.
+        action = actions.order_by("-pk" if undo else "pk").first()
+        return _apply(action, undo=undo) if action else None
 
 
 def _apply(action: GridAction, *, undo: bool) -> WriteOutcome:

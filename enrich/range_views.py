@@ -111,27 +111,26 @@ def cells_fill(request: WorkspaceRequest, table_id: int) -> HttpResponse:
 @require_POST
 def action_undo_view(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """Ctrl+Z: undo this user's last change to the table."""
-    table = table_for_request(request, table_id)
-    outcome = action_undo(table=table, user=request.user)
-    if outcome is None:
-        messages.info(request, "Nothing to undo.")
-        return _answer(request, table, WriteOutcome())
-    assert outcome.action is not None
-    _say(request, outcome, f"Undid the {outcome.action.get_kind_display().lower()}:")
-    return _answer(request, table, outcome)
+    return _undo_or_redo(request, table_id, undo=True)
 
 
 @workspace_required
 @require_POST
 def action_redo_view(request: WorkspaceRequest, table_id: int) -> HttpResponse:
     """Ctrl+Shift+Z or Ctrl+Y: redo the change undone last."""
+    return _undo_or_redo(request, table_id, undo=False)
+
+
+def _undo_or_redo(request: WorkspaceRequest, table_id: int, *, undo: bool) -> HttpResponse:
     table = table_for_request(request, table_id)
-    outcome = action_redo(table=table, user=request.user)
+    step = action_undo if undo else action_redo
+    outcome = step(table=table, user=request.user)
     if outcome is None:
-        messages.info(request, "Nothing to redo.")
+        messages.info(request, f"Nothing to {'undo' if undo else 'redo'}.")
         return _answer(request, table, WriteOutcome())
     assert outcome.action is not None
-    _say(request, outcome, f"Redid the {outcome.action.get_kind_display().lower()}:")
+    done = "Undid" if undo else "Redid"
+    _say(request, outcome, f"{done} the {outcome.action.get_kind_display().lower()}:")
     return _answer(request, table, outcome)
 
 
