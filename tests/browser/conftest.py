@@ -47,3 +47,16 @@ def page(browser, live_server) -> Iterator[object]:
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+#: The password of the users the browser tests sign in as.
+PASSWORD = "a long pass phrase"
+
+
+def sign_in(page, username: str = "ada", password: str = PASSWORD) -> None:
+    """Sign in through the login form, as a person does, and wait for the home page."""
+    page.goto("/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser.conftest import PASSWORD, sign_in
 from tests.servers import LocalServer, RecordedRequest, Reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect = pytest.importorskip("playwright.sync_api").expect
 
-PASSWORD = "a long pass phrase"
 API_KEY = "sk_live_7Hq2mZ9vXw4Lp8Rt"
 LEADS_CSV = (
     b"Name,Email\r\nAda,ada@example.test\r\nGrace,grace@example.test\r\nAlan,alan@example.test\r\n"
@@ -234,11 +234,7 @@ def test_an_account_added_in_another_tab_joins_the_panel_without_losing_it(
     workspace = make_workspace("Growth", owner=make_user("ada", password=PASSWORD))
     table = table_create(workspace=workspace, name="Leads", created_by=None)
     column_add(table=table, label="Email")
-    page.goto("/login/")
-    page.fill("#id_username", "ada")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    sign_in(page)
 
     page.goto(f"/tables/{table.pk}/enrichment/new/")
     page.fill("#id_label", "Profile")
@@ -269,13 +265,9 @@ BLANKS_CSV = (
 ).encode()
 
 
-def sign_in(page, make_user, make_workspace):
+def signed_in_workspace(page, make_user, make_workspace):
     workspace = make_workspace("Growth", owner=make_user("ada", password=PASSWORD))
-    page.goto("/login/")
-    page.fill("#id_username", "ada")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    sign_in(page)
     return workspace
 
 
@@ -285,7 +277,7 @@ def test_blank_emails_are_skipped_a_nested_field_becomes_a_column_and_a_new_row_
     from enrich.tables import table_create
     from tests.servers import echo
 
-    workspace = sign_in(page, make_user, make_workspace)
+    workspace = signed_in_workspace(page, make_user, make_workspace)
     table = table_create(workspace=workspace, name="Leads", created_by=None)
     table_url = f"/tables/{table.pk}/"
     with LocalServer() as api:

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from tests.browser.conftest import PASSWORD, sign_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect = pytest.importorskip("playwright.sync_api").expect
-
-PASSWORD = "a long pass phrase"
 
 
 @pytest.fixture
@@ -19,11 +19,7 @@ def signed_in(page, make_user, make_workspace):
     """The page, signed in through the login form as the owner of a fresh workspace."""
     user = make_user("ada", password=PASSWORD)
     workspace = make_workspace("Growth", owner=user)
-    page.goto("/login/")
-    page.fill("#id_username", "ada")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    sign_in(page)
     return page, workspace
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import PASSWORD, sign_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect = pytest.importorskip("playwright.sync_api").expect
-
-PASSWORD = "a long pass phrase"
 
 
 @pytest.fixture
@@ -29,11 +29,7 @@ def grid(page, make_user, make_workspace):
         rows=[{key: f"{key}{n}" for key in "abcde"} for n in range(6)],
         start_position=0,
     )
-    page.goto("/login/")
-    page.fill("#id_username", "ada")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    sign_in(page)
     page.goto(f"/tables/{table.pk}/")
     return page, table
 

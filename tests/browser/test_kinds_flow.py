@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser.conftest import PASSWORD, sign_in
 from tests.servers import LocalServer, RecordedRequest, Reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 expect = pytest.importorskip("playwright.sync_api").expect
 
-PASSWORD = "a long pass phrase"
 A_KNOWS = {"analytical.example": "Analytical Engines"}
 B_KNOWS = {"navy.example": "US Navy"}
 
@@ -57,11 +57,7 @@ def leads(page, make_user, make_workspace):
         ],
         start_position=0,
     )
-    page.goto("/login/")
-    page.fill("#id_username", "ada")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    sign_in(page)
     return table
 
 
