@@ -186,4 +186,6 @@ class ExportForm(forms.Form):
         help_text="By default text starting with = + - @ gets a ' in front so spreadsheets "
         "don't run it; tick to export it unchanged.",
     )
-    view = forms.BooleanField(required=False, label="Only the current search and sort")
+    view = forms.BooleanField(
+        required=False, label="Only the rows in view (the current search, filter and sort)"
+    )

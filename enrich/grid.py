@@ -8,9 +8,11 @@ page of a million rows costs what the first does. Sorting by a column's value ha
 from __future__ import annotations
 
 import functools
+import json
 import operator
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -18,6 +20,8 @@ from django.db.models.lookups import IContains
 
 from accounts.object_ids import MAX_ID
 from enrich.computed import provider as computed_columns
+from enrich.exceptions import TableError
+from enrich.filters import Group, filter_rows, parse_filter
 from enrich.kinds import COMPUTED_KINDS
 from enrich.models import Column, ImportJob, Row, Table
 
@@ -29,32 +33,67 @@ MAX_OFFSET = MAX_ID // 2
 
 @dataclass(frozen=True)
 class GridQuery:
-    """What the user asked the grid for: an optional sort and search, and where to resume."""
+    """What the user asked the grid for: an optional sort, search and filter, and where to
+    resume."""
 
     sort: str = ""
     descending: bool = False
     search: str = ""
     cursor: str = ""
+    #: The filter as checked data, and as the JSON text the grid sends back with each request.
+    filter: Group = field(default_factory=Group)
+    filter_param: str = ""
+    #: Why the filter asked for was not applied (bad input), for the grid to say.
+    filter_error: str = ""
 
     @classmethod
-    def from_params(cls, params: dict[str, str], *, columns: Sequence[Column]) -> GridQuery:
-        """Read ``sort`` (a column key, ``-key`` for descending), ``q`` and ``after``; a sort
-        by an unknown column is ignored rather than an error (it was deleted meanwhile)."""
+    def from_params(cls, params: Mapping[str, str], *, columns: Sequence[Column]) -> GridQuery:
+        """Read ``sort`` (a column key, ``-key`` for descending), ``q``, ``filter`` (JSON) and
+        ``after``; a sort by an unknown column is ignored rather than an error (it was deleted
+        meanwhile), and so is a filter that does not parse, saying why."""
         sort = params.get("sort", "").strip()
         descending = sort.startswith("-")
         key = sort.lstrip("-")
         if key not in {column.key for column in columns}:
             key, descending = "", False
+        raw = params.get("filter", "").strip()[:20_000]
+        group, error = Group(), ""
+        if raw:
+            try:
+                group = parse_filter(json.loads(raw))
+            except (ValueError, TableError) as refused:
+                error = (
+                    str(refused)
+                    if isinstance(refused, TableError)
+                    else "The filter is not valid JSON."
+                )
         return cls(
             sort=key,
             descending=descending,
             search=params.get("q", "").strip()[:200],
             cursor=params.get("after", "").strip()[:64],
+            filter=group,
+            filter_param=raw if group.conditions else "",
+            filter_error=error,
         )
 
     @property
     def sort_param(self) -> str:
         return f"-{self.sort}" if self.descending and self.sort else self.sort
+
+    def params(self, **changes: str) -> str:
+        """The query's parameters for a link of the grid (its sort, search and filter), with
+        ``changes``: what every link and request of the grid carries along."""
+        found = {"sort": self.sort_param, "q": self.search, "filter": self.filter_param}
+        found.update(changes)
+        return urlencode({name: value for name, value in found.items() if value})
+
+    def sort_params(self, key: str) -> str:
+        """The parameters of a click on the header of column ``key``: ascending, then
+        descending, then no sort."""
+        if self.sort != key:
+            return self.params(sort=key)
+        return self.params(sort="" if self.descending else f"-{key}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +118,8 @@ def visible_rows(*, table: Table) -> QuerySet[Row]:
 def filtered_rows(*, table: Table, columns: Sequence[Column], query: GridQuery) -> QuerySet[Row]:
     """Rows matching the search (case-insensitive, in any of ``columns``), in the asked order."""
     rows = visible_rows(table=table)
+    if query.filter.conditions:
+        rows = filter_rows(rows, group=query.filter, columns=columns)
     if query.search and columns:
         matches = [
             IContains(KeyTextTransform(column.key, "values"), query.search) for column in columns

@@ -48,7 +48,7 @@ def _grid_after_change(
     if request.htmx:
         params = {}
         if keep_view:
-            params = {"sort": request.POST.get("sort", ""), "q": request.POST.get("q", "")}
+            params = {name: request.POST.get(name, "") for name in ("sort", "q", "filter")}
         if cursor:
             params["after"] = cursor
         response = render_grid(request, table, params=params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from enrich import health, tables
 from enrich.columns import columns_for_table
 from enrich.computed import provider as computed_columns
 from enrich.csv_import import import_jobs_in_progress
+from enrich.filters import OPERATOR_LABELS, STATUSES, Condition, Group, operators_for
 from enrich.forms import ColumnAddForm, ExportForm, TableDuplicateForm, TableForm
 from enrich.grid import TAIL, GridQuery, grid_page, visible_rows
 from enrich.kinds import COMPUTED_KINDS, TYPED_KINDS
@@ -111,6 +113,23 @@ def render_grid(
         "kinds": TYPED_KINDS,
         "column_form": ColumnAddForm(),
         "computed_kinds": COMPUTED_KINDS,
+        # The filter builder: each column's operators, and the conditions applied now.
+        "filter_columns": json.dumps(
+            [
+                {
+                    "key": column.key,
+                    "label": column.label,
+                    "computed": column.kind in COMPUTED_KINDS and column.kind != "formula",
+                    "operators": [[op, OPERATOR_LABELS[op]] for op in operators_for(column)],
+                }
+                for column in visible
+            ]
+        ),
+        "filter_conditions": [
+            condition for condition in query.filter.conditions if isinstance(condition, Condition)
+        ],
+        "statuses": STATUSES,
+        "filter_grouped": any(isinstance(item, Group) for item in query.filter.conditions),
         **computed.toolbar(table=table, columns=columns),
     }
     if full_page:

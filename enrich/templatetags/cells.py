@@ -24,3 +24,9 @@ def cell_view(row: Any, column: Column, error: str = "") -> CellView:
 def thousands(number: int) -> str:
     """``12345`` → ``12,345``."""
     return f"{number:,}"
+
+
+@register.filter
+def sort_params(query: Any, key: str) -> str:
+    """The grid's parameters after a click on the header of column ``key`` (``GridQuery``)."""
+    return str(query.sort_params(key))

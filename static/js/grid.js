@@ -371,6 +371,7 @@
     if (event.target.id !== "export-form") return;
     event.target.elements.sort.value = grid().dataset.sort || "";
     event.target.elements.q.value = grid().dataset.q || "";
+    event.target.elements.filter.value = grid().dataset.filter || "";
   });
 
   // After "+ Row" the grid shows the table's end: the new row is scrolled into view and its
